@@ -1,0 +1,72 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers, bottom to top (only BridgeIO and BridgeEngine see C):
+//   CLibevent, COpenSSL, CBridgeShims  – the C libraries and prefixed shims for their macros
+//   BridgeModel                        – configuration, policies, validation, session records (pure Swift)
+//   BridgeIO                           – Swift owners of the C objects (event loop, streams, TLS contexts)
+//   BridgeEngine                       – sessions, workers, the running bridge
+//   tls-bridge                         – the command line
+let package = Package(
+    name: "tls-bridge",
+    products: [
+        .executable(name: "tls-bridge", targets: ["tls-bridge"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibevent",
+            pkgConfig: "libevent_openssl",
+            providers: [.apt(["libevent-dev"])]
+        ),
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .target(
+            name: "CBridgeShims",
+            dependencies: ["COpenSSL"]
+        ),
+        .target(
+            name: "BridgeModel",
+            dependencies: [
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+        .target(
+            name: "BridgeIO",
+            dependencies: [
+                "CLibevent", "COpenSSL", "CBridgeShims", "BridgeModel",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "BridgeEngine",
+            dependencies: [
+                "BridgeModel", "BridgeIO", "CLibevent", "COpenSSL", "CBridgeShims",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "tls-bridge",
+            dependencies: [
+                "BridgeModel", "BridgeIO", "BridgeEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "BridgeModelTests",
+            dependencies: ["BridgeModel"]
+        ),
+        .testTarget(
+            name: "BridgeIOTests",
+            dependencies: ["BridgeIO", "BridgeModel"]
+        ),
+    ]
+)

@@ -1,0 +1,312 @@
+import BridgeIO
+import BridgeModel
+
+/// One downstream connection and its upstream connection, from accept to close.
+///
+/// Lives on one worker's loop and never leaves it. The worker's registry keeps it alive; streams
+/// and timers hold it weakly. Every way a session can end goes through `finish(_:error:)`, the one
+/// teardown path, which frees both streams, writes the record and tells the worker.
+///
+/// Phases: resolve → connect → handshake → open → (drain) → closed. The downstream is read only
+/// once the upstream is open, so a failed upstream costs the merchant nothing but a closed socket,
+/// and the merchant's bytes wait in the kernel meanwhile.
+final class Session: BufferedStreamDelegate {
+    enum Phase: String {
+        case resolve, connect, handshake, open, drain, closed
+    }
+
+    let id: String
+    private unowned let worker: Worker
+    private let listener: ListenerConfig
+    private let upstreamContext: UpstreamTLSContext
+    private let limits: LimitsConfig
+    private let downstreamAddress: String
+    private let startTime = WallClock.now()
+    private let startMilliseconds = EventLoop.monotonicMilliseconds()
+
+    private var phase = Phase.resolve
+    private let downstream: BufferedStream
+    private var upstream: BufferedStream?
+    private var resolution: Resolution?
+    private var connection: Connection?
+    private var dialled: SocketAddress?
+    private var timer: Timer!
+    private var lastActivity: Int64
+    private var tls: TLSDetails?
+
+    private var bytesUp = 0
+    private var bytesDown = 0
+    private var downstreamEnded = false
+    private var upstreamSentCloseNotify: Bool?
+    private var pausedDownstream = false
+    private var pausedUpstream = false
+    /// Why the session is ending once it entered `drain`, and the phase it ended from.
+    private var pendingClose: (close: String, error: String?, phase: Phase)?
+
+    init(id: String, worker: Worker, listener: ListenerConfig, upstream: UpstreamTLSContext,
+         downstreamFD: Int32, downstreamAddress: String) {
+        self.id = id
+        self.worker = worker
+        self.listener = listener
+        self.upstreamContext = upstream
+        self.limits = worker.runtime.config.limits
+        self.downstreamAddress = downstreamAddress
+        self.downstream = BufferedStream(socket: downstreamFD, loop: worker.loop)
+        self.lastActivity = startMilliseconds
+    }
+
+    // MARK: - Phases
+
+    func start() {
+        downstream.delegate = self
+        timer = Timer(loop: worker.loop) { [weak self] in self?.timerFired() }
+        timer.schedule(afterMilliseconds: limits.connectTimeout.milliseconds)
+        let address = upstreamContext.config.address
+        resolution = Resolution(loop: worker.loop, host: address.host, port: address.port) { [weak self] result in
+            self?.resolved(result)
+        }
+    }
+
+    private func resolved(_ result: Resolution.Result) {
+        resolution = nil
+        switch result {
+        case .failed(let reason):
+            finish("upstream_error", error: "could not resolve \(upstreamContext.config.address.host): \(reason)")
+        case .addresses(let addresses):
+            phase = .connect
+            connection = Connection(loop: worker.loop, addresses: addresses) { [weak self] result in
+                self?.connected(result)
+            }
+        }
+    }
+
+    private func connected(_ result: Connection.Result) {
+        connection = nil
+        switch result {
+        case .failed(let address, let reason):
+            dialled = address
+            finish("upstream_error", error: reason)
+        case .connected(let fd, let address):
+            dialled = address
+            guard let stream = BufferedStream(tlsClientSocket: fd, context: upstreamContext, loop: worker.loop) else {
+                finish("upstream_error", error: "OpenSSL could not set up a TLS connection for \(upstreamContext.config.verifiedName)")
+                return
+            }
+            phase = .handshake
+            stream.delegate = self
+            upstream = stream
+            stream.enableReading()
+            stream.enableWriting()
+            timer.schedule(afterMilliseconds: limits.handshakeTimeout.milliseconds)
+        }
+    }
+
+    private func upstreamHandshakeCompleted() {
+        guard let upstream else { return }
+        tls = upstream.tlsDetails()
+        phase = .open
+        lastActivity = EventLoop.monotonicMilliseconds()
+        timer.schedule(afterMilliseconds: limits.idleTimeout.milliseconds)
+        downstream.enableReading()
+    }
+
+    private func timerFired() {
+        switch phase {
+        case .resolve, .connect:
+            let target = dialled.map(String.init(describing:)) ?? upstreamContext.config.address.description
+            finish("connect_timeout", error: "no connection to \(target) within connect_timeout (\(limits.connectTimeout.text)), phase \(phase.rawValue)")
+        case .handshake:
+            finish("handshake_timeout", error: "the upstream did not complete the TLS handshake within handshake_timeout (\(limits.handshakeTimeout.text))")
+        case .open, .drain:
+            let idle = EventLoop.monotonicMilliseconds() - lastActivity
+            let limit = limits.idleTimeout.milliseconds
+            if idle < limit {
+                timer.schedule(afterMilliseconds: limit - idle)
+            } else if let pendingClose {
+                finish(pendingClose.close, error: "the downstream stopped reading while the rest of the response was being delivered (idle_timeout)")
+            } else {
+                finish("idle_timeout", error: nil)
+            }
+        case .closed:
+            break
+        }
+    }
+
+    // MARK: - Data
+
+    func streamHasInput(_ stream: BufferedStream) {
+        guard phase == .open, let upstream else { return }
+        lastActivity = EventLoop.monotonicMilliseconds()
+        if stream === downstream {
+            bytesUp += downstream.moveInput(to: upstream)
+            if upstream.outputLength >= limits.bufferSize {
+                downstream.disableReading()
+                upstream.setWriteLowWatermark(limits.bufferSize / 2)
+                pausedDownstream = true
+            }
+        } else {
+            bytesDown += upstream.moveInput(to: downstream)
+            if downstream.outputLength >= limits.bufferSize {
+                upstream.disableReading()
+                downstream.setWriteLowWatermark(limits.bufferSize / 2)
+                pausedUpstream = true
+            }
+        }
+    }
+
+    func streamDrained(_ stream: BufferedStream) {
+        lastActivity = EventLoop.monotonicMilliseconds()
+        if stream === downstream {
+            if pausedUpstream {
+                pausedUpstream = false
+                downstream.setWriteLowWatermark(0)
+                upstream?.enableReading()
+            }
+            if phase == .drain, downstream.outputLength == 0, let pendingClose {
+                finish(pendingClose.close, error: pendingClose.error)
+            }
+        } else if pausedDownstream {
+            pausedDownstream = false
+            upstream?.setWriteLowWatermark(0)
+            if !downstreamEnded { downstream.enableReading() }
+        }
+    }
+
+    // MARK: - Events
+
+    func stream(_ stream: BufferedStream, reported event: StreamEvent) {
+        if stream === downstream {
+            downstreamReported(event)
+        } else {
+            upstreamReported(event)
+        }
+    }
+
+    private func downstreamReported(_ event: StreamEvent) {
+        switch event {
+        case .connected:
+            break
+        case .endOfStream, .endOfStreamWithoutCloseNotify:
+            downstreamEnded = true
+            if let upstream { bytesUp += downstream.moveInput(to: upstream) }
+            // Nothing was ever sent, so no answer can be owed: close now instead of holding an
+            // upstream connection open until idle_timeout. Otherwise keep the upstream open: the
+            // merchant may have half-closed and still await the response (TLS cannot half-close).
+            if bytesUp == 0 {
+                finish("downstream_eof", error: nil)
+            }
+        case .failed(let reason):
+            finish("downstream_error", error: "downstream \(downstreamAddress): \(reason)")
+        }
+    }
+
+    private func upstreamReported(_ event: StreamEvent) {
+        switch event {
+        case .connected:
+            upstreamHandshakeCompleted()
+        case .endOfStream, .endOfStreamWithoutCloseNotify:
+            guard phase == .open else {
+                upstreamHandshakeFailed("the upstream closed the connection during the TLS handshake")
+                return
+            }
+            if let upstream { bytesDown += upstream.moveInput(to: downstream) }
+            // A missing close_notify is common (many servers just close TCP) and every byte did
+            // arrive, so it is not an error; the record says which it was.
+            upstreamSentCloseNotify = event == .endOfStream
+            beginDrain(close: "upstream_eof", error: nil)
+        case .failed(let reason):
+            if phase == .handshake {
+                upstreamHandshakeFailed(reason)
+            } else {
+                finish("upstream_error", error: "upstream \(dialled.map(String.init(describing:)) ?? "?"): \(reason)")
+            }
+        }
+    }
+
+    private func upstreamHandshakeFailed(_ reason: String) {
+        tls = upstream?.tlsDetails()
+        var text = "TLS handshake with \(upstreamContext.config.verifiedName) at \(dialled.map(String.init(describing:)) ?? "?") failed: \(reason)"
+        if let verification = tls?.verification, verification != "ok" {
+            text += "; certificate verify failed: \(verification)"
+        }
+        finish("upstream_error", error: text)
+    }
+
+    /// The upstream ended: deliver what is queued for the merchant, then close.
+    private func beginDrain(close: String, error: String?) {
+        pendingClose = (close, error, phase)
+        phase = .drain
+        downstream.disableReading()
+        upstream?.free(sendCloseNotify: true)
+        upstream = nil
+        if downstream.outputLength == 0 {
+            finish(close, error: error)
+        } else {
+            downstream.setWriteLowWatermark(0)
+        }
+    }
+
+    // MARK: - Teardown
+
+    /// Ends the session: the one teardown path. Idempotent.
+    func finish(_ close: String, error: String?) {
+        guard phase != .closed else { return }
+        let endedIn = pendingClose?.phase ?? phase
+        timer?.cancel()
+        resolution?.cancel()
+        resolution = nil
+        connection?.cancel()
+        connection = nil
+        if let upstream {
+            if tls == nil { tls = upstream.tlsDetails() }
+            bytesUp -= upstream.outputLength
+            upstream.free(sendCloseNotify: phase == .open && close != "upstream_error")
+            self.upstream = nil
+        }
+        bytesDown -= downstream.outputLength
+        downstream.free(sendCloseNotify: false)
+        phase = .closed
+        worker.sessionEnded(self, record: record(close: close, error: error, phase: endedIn))
+    }
+
+    private func record(close: String, error: String?, phase: Phase) -> SessionRecord {
+        let config = upstreamContext.config
+        return SessionRecord(
+            time: startTime, session: id, listener: listener.name,
+            downstream: .init(address: downstreamAddress, protocol: "plain"),
+            upstream: .init(name: config.name, address: dialled?.description,
+                            serverName: upstreamContext.nameIsIPLiteral ? nil : config.verifiedName,
+                            protocol: tls?.protocolVersion, cipher: tls?.cipher, resumed: tls?.resumed ?? false,
+                            peer: tls?.peerSubject, peerIssuer: tls?.peerIssuer, verify: tls?.verification,
+                            clientCert: tls?.sentCertificate == true ? upstreamContext.clientCertificateSubject : nil,
+                            closeNotify: upstreamSentCloseNotify),
+            bytes: .init(up: max(bytesUp, 0), down: max(bytesDown, 0)),
+            durationMs: Int(EventLoop.monotonicMilliseconds() - startMilliseconds),
+            phase: phase.rawValue, close: close, error: error)
+    }
+}
+
+extension StreamEvent: Equatable {
+    public static func == (lhs: StreamEvent, rhs: StreamEvent) -> Bool {
+        switch (lhs, rhs) {
+        case (.connected, .connected), (.endOfStream, .endOfStream),
+             (.endOfStreamWithoutCloseNotify, .endOfStreamWithoutCloseNotify): true
+        case (.failed(let a), .failed(let b)): a == b
+        default: false
+        }
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, at least 1.
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+    }
+
+    /// As written in config, e.g. "10s" or "250ms".
+    var text: String {
+        let ms = milliseconds
+        return ms % 1000 == 0 ? "\(ms / 1000)s" : "\(ms)ms"
+    }
+}

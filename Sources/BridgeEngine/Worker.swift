@@ -1,0 +1,94 @@
+import BridgeIO
+import BridgeModel
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One event loop on one thread, with its own listening sockets and the sessions they accepted.
+///
+/// Nothing in a worker is touched by another thread: it shares only the runtime's immutable
+/// config and TLS contexts, the session log, and the session counter. Other threads reach it only
+/// through its `StopHandle`.
+final class Worker {
+    let index: Int
+    let runtime: BridgeRuntime
+    let loop: EventLoop
+    private var listeners: [Listener] = []
+    /// The registry that keeps open sessions alive; a session leaves it in `sessionEnded`.
+    private var sessions: [ObjectIdentifier: Session] = [:]
+    private var sessionCounter: UInt64 = 0
+    private let encoder = RecordEncoder()
+    private var lastAcceptErrorLog: Int64 = -1_000_000
+
+    init(index: Int, runtime: BridgeRuntime, sockets: [ListeningSocket]) throws(TLSSetupError) {
+        self.index = index
+        self.runtime = runtime
+        self.loop = try EventLoop(dns: runtime.config.dns)
+        for socket in sockets {
+            let config = socket.listener
+            listeners.append(Listener(socket: socket, loop: loop, onAccept: { [unowned self] fd, peer in
+                self.accept(fd: fd, peer: peer, listener: config)
+            }, onError: { [unowned self] reason in
+                self.acceptFailed(reason, listener: config)
+            }))
+        }
+    }
+
+    /// Runs the loop until `stop()`.
+    func run() {
+        loop.run()
+    }
+
+    /// Stops accepting, ends every open session with close "shutdown", and ends the loop.
+    func stop() {
+        listeners.removeAll()
+        for session in Array(sessions.values) {
+            session.finish("shutdown", error: nil)
+        }
+        loop.stop()
+    }
+
+    private func nextSessionID() -> String {
+        sessionCounter += 1
+        return "\(runtime.processTag)-\(index)-\(sessionCounter)"
+    }
+
+    private func accept(fd: Int32, peer: SocketAddress?, listener: ListenerConfig) {
+        let peerText = peer?.description ?? "unknown"
+        guard let upstream = runtime.upstreams[listener.upstream] else {
+            close(fd)
+            return
+        }
+        guard runtime.reserveSession() else {
+            close(fd)
+            let record = SessionRecord(
+                time: WallClock.now(), session: nextSessionID(), listener: listener.name,
+                downstream: .init(address: peerText, protocol: "plain"),
+                upstream: .init(name: upstream.config.name), phase: "accept", close: "limit",
+                error: "max_sessions (\(runtime.config.limits.maxSessions)) sessions are open; connection refused")
+            runtime.sessionLog.append(encoder.line(for: record))
+            return
+        }
+        let session = Session(id: nextSessionID(), worker: self, listener: listener, upstream: upstream,
+                              downstreamFD: fd, downstreamAddress: peerText)
+        sessions[ObjectIdentifier(session)] = session
+        session.start()
+    }
+
+    /// Called by a session exactly once, from its teardown.
+    func sessionEnded(_ session: Session, record: SessionRecord) {
+        runtime.sessionLog.append(encoder.line(for: record))
+        runtime.releaseSession()
+        sessions.removeValue(forKey: ObjectIdentifier(session))
+    }
+
+    private func acceptFailed(_ reason: String, listener: ListenerConfig) {
+        // Out of descriptors and the like: say so at most once a second, not once per connection.
+        let now = EventLoop.monotonicMilliseconds()
+        if now - lastAcceptErrorLog >= 1000 {
+            lastAcceptErrorLog = now
+            runtime.logger.error("accept failed", metadata: ["listener": "\(listener.name)", "reason": "\(reason)"])
+        }
+    }
+}

@@ -1,0 +1,154 @@
+internal import CLibevent
+internal import COpenSSL
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a stream reports besides data.
+public enum StreamEvent {
+    /// The TLS handshake (or, for plain sockets, the connect) finished.
+    case connected
+    /// The peer ended the stream cleanly.
+    case endOfStream
+    /// The peer went away without TLS close_notify after the handshake: all data arrived, but the
+    /// close was not authenticated. Treated as an end of stream, logged as such.
+    case endOfStreamWithoutCloseNotify
+    /// A socket or TLS error, with OpenSSL's reasons when there are any.
+    case failed(String)
+}
+
+/// Receives a stream's callbacks, on the loop's thread.
+public protocol BufferedStreamDelegate: AnyObject {
+    /// New bytes are waiting in the input buffer.
+    func streamHasInput(_ stream: BufferedStream)
+    /// The output buffer drained to its low-water mark (0 unless set).
+    func streamDrained(_ stream: BufferedStream)
+    /// Connected, ended, or failed.
+    func stream(_ stream: BufferedStream, reported event: StreamEvent)
+}
+
+/// One socket with libevent's input and output buffers: a `bufferevent`, plain or TLS.
+///
+/// Owns the bufferevent, and through it the socket and (for TLS) the `SSL`. Data moves between
+/// two streams buffer to buffer (`moveInput(to:)`), never through Swift arrays. Loop-thread only.
+public final class BufferedStream {
+    let bev: OpaquePointer
+    /// The TLS connection, owned by `bev`; nil for a plain stream.
+    let ssl: OpaquePointer?
+    /// Receives the callbacks. Weak: the delegate owns the stream, not the other way round.
+    public weak var delegate: (any BufferedStreamDelegate)?
+    private var freed = false
+
+    /// Wraps an accepted or connected plain socket. The stream owns `fd` from now on.
+    public init(socket fd: Int32, loop: EventLoop) {
+        bev = bufferevent_socket_new(loop.base, fd, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue))
+        ssl = nil
+        installCallbacks()
+    }
+
+    /// Starts a TLS client handshake toward an upstream over a connected socket. The stream owns
+    /// the socket from now on; if OpenSSL cannot make the connection, the socket is closed and
+    /// the initialiser fails.
+    public init?(tlsClientSocket fd: Int32, context: UpstreamTLSContext, loop: EventLoop) {
+        guard let ssl = context.makeConnection() else {
+            close(fd)
+            return nil
+        }
+        bev = bufferevent_openssl_socket_new(loop.base, fd, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                             Int32(BEV_OPT_CLOSE_ON_FREE.rawValue))
+        self.ssl = ssl
+        // Report a close without close_notify as an EOF-like event rather than a hard error;
+        // `eventReported` still tells the two apart.
+        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1)
+        installCallbacks()
+    }
+
+    deinit {
+        free(sendCloseNotify: false)
+    }
+
+    private func installCallbacks() {
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        bufferevent_setcb(bev, { _, context in
+            let stream = Unmanaged<BufferedStream>.fromOpaque(context!).takeUnretainedValue()
+            withExtendedLifetime(stream) { stream.delegate?.streamHasInput(stream) }
+        }, { _, context in
+            let stream = Unmanaged<BufferedStream>.fromOpaque(context!).takeUnretainedValue()
+            withExtendedLifetime(stream) { stream.delegate?.streamDrained(stream) }
+        }, { _, what, context in
+            let stream = Unmanaged<BufferedStream>.fromOpaque(context!).takeUnretainedValue()
+            withExtendedLifetime(stream) { stream.eventReported(what) }
+        }, context)
+    }
+
+    private func eventReported(_ what: Int16) {
+        let flags = Int32(what)
+        let event: StreamEvent
+        if flags & BEV_EVENT_CONNECTED != 0 {
+            event = .connected
+        } else if flags & BEV_EVENT_EOF != 0 {
+            event = .endOfStream
+        } else if flags & BEV_EVENT_ERROR != 0 {
+            let socketError = errno
+            let (tlsText, reasons) = ssl == nil ? ("", []) : drainBuffereventErrors(bev)
+            if reasons.contains(SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+                event = .endOfStreamWithoutCloseNotify
+            } else if !tlsText.isEmpty {
+                event = .failed(tlsText)
+            } else if socketError != 0 {
+                event = .failed(errnoText(socketError))
+            } else {
+                event = .failed("connection closed during the TLS handshake")
+            }
+        } else {
+            return
+        }
+        delegate?.stream(self, reported: event)
+    }
+
+    /// Starts delivering input.
+    public func enableReading() { bufferevent_enable(bev, Int16(EV_READ)) }
+    /// Stops reading from the socket; queued input stays.
+    public func disableReading() { bufferevent_disable(bev, Int16(EV_READ)) }
+    /// Allows writing (on by default after connect); needed once for a TLS handshake to progress.
+    public func enableWriting() { bufferevent_enable(bev, Int16(EV_WRITE)) }
+
+    /// Bytes waiting in the input buffer.
+    public var inputLength: Int { evbuffer_get_length(bufferevent_get_input(bev)) }
+    /// Bytes queued for the peer, not yet written.
+    public var outputLength: Int { evbuffer_get_length(bufferevent_get_output(bev)) }
+
+    /// Moves the whole input buffer to `other`'s output without copying the bytes. Returns the count.
+    @discardableResult
+    public func moveInput(to other: BufferedStream) -> Int {
+        let input = bufferevent_get_input(bev)
+        let count = evbuffer_get_length(input)
+        if count > 0 {
+            evbuffer_add_buffer(bufferevent_get_output(other.bev), input)
+        }
+        return count
+    }
+
+    /// `streamDrained` fires once the output is at or below `bytes`.
+    public func setWriteLowWatermark(_ bytes: Int) {
+        bufferevent_setwatermark(bev, Int16(EV_WRITE), bytes, 0)
+    }
+
+    /// Closes the socket and frees everything the stream owns. With `sendCloseNotify`, a TLS
+    /// stream first sends close_notify (never after a fatal TLS error). Idempotent.
+    public func free(sendCloseNotify: Bool) {
+        guard !freed else { return }
+        freed = true
+        bufferevent_setcb(bev, nil, nil, nil, nil)
+        if sendCloseNotify, let ssl {
+            _ = SSL_shutdown(ssl)
+            ERR_clear_error()
+        }
+        bufferevent_free(bev)
+    }
+
+    /// What the TLS handshake negotiated and verified; nil for a plain stream.
+    public func tlsDetails() -> TLSDetails? {
+        ssl.map(TLSDetails.init(ssl:))
+    }
+}

@@ -1,0 +1,45 @@
+internal import COpenSSL
+internal import CBridgeShims
+
+/// What one TLS connection negotiated and verified, read from its `SSL` for the session record.
+/// Holds no key material.
+public struct TLSDetails: Sendable {
+    /// e.g. "TLSv1.2"; nil before the handshake completes.
+    public var protocolVersion: String?
+    /// OpenSSL's cipher name; nil before the handshake completes.
+    public var cipher: String?
+    /// Whether an earlier session was resumed.
+    public var resumed: Bool
+    /// Subject and issuer of the peer's certificate (RFC 2253), also when its verification failed.
+    public var peerSubject: String?
+    public var peerIssuer: String?
+    /// "ok", OpenSSL's reason for a failed verification, or nil when no certificate was checked.
+    public var verification: String?
+    /// Whether this side sent a (non-empty) certificate.
+    public var sentCertificate: Bool
+
+    init(ssl: OpaquePointer) {
+        let finished = SSL_is_init_finished(ssl) == 1
+        protocolVersion = finished ? string(fromC: SSL_get_version(ssl)) : nil
+        cipher = finished ? string(fromC: SSL_CIPHER_get_name(SSL_get_current_cipher(ssl))) : nil
+        resumed = finished && SSL_session_reused(ssl) == 1
+        let leaf = tb_ssl_peer_leaf_unverified(ssl)
+        peerSubject = leaf.flatMap { rfc2253(X509_get_subject_name($0)) }
+        peerIssuer = leaf.flatMap { rfc2253(X509_get_issuer_name($0)) }
+        let result = SSL_get_verify_result(ssl)
+        if result != X509_V_OK {
+            verification = string(fromC: X509_verify_cert_error_string(result))
+        } else {
+            verification = finished ? "ok" : nil
+        }
+        sentCertificate = tb_ssl_sent_client_certificate(ssl) == 1
+    }
+}
+
+/// An X.509 name as an RFC 2253 string.
+func rfc2253(_ name: OpaquePointer?) -> String? {
+    guard let name else { return nil }
+    var buffer = [CChar](repeating: 0, count: 1024)
+    guard tb_x509_name_rfc2253(name, &buffer, buffer.count) >= 0 else { return nil }
+    return string(fromBuffer: buffer)
+}

@@ -1,0 +1,192 @@
+/// The whole configuration of one tls-bridge process, as loaded from TOML and validated.
+///
+/// Every value here is immutable and `Sendable`: workers on other threads read it, nobody writes it.
+/// A `Config` only exists once `ConfigLoader` has checked every policy, so code that holds one may
+/// trust it (the upstream floor in particular: see `UpstreamConfig`).
+public struct Config: Sendable, Equatable {
+    /// Where session records and diagnostics go.
+    public var log: LogConfig
+    /// Time and count limits shared by every listener.
+    public var limits: LimitsConfig
+    /// How upstream host names are resolved.
+    public var dns: DNSConfig
+    /// Worker threads, each with its own event loop and its own listening sockets (SO_REUSEPORT).
+    public var workers: Int
+    /// Allowlisted destinations toward the gateway, by name.
+    public var upstreams: [UpstreamConfig]
+    /// Addresses that accept the merchant's connections.
+    public var listeners: [ListenerConfig]
+
+    public init(log: LogConfig = LogConfig(), limits: LimitsConfig = LimitsConfig(), dns: DNSConfig = DNSConfig(),
+                workers: Int = 1, upstreams: [UpstreamConfig] = [], listeners: [ListenerConfig] = []) {
+        self.log = log
+        self.limits = limits
+        self.dns = dns
+        self.workers = workers
+        self.upstreams = upstreams
+        self.listeners = listeners
+    }
+
+    /// The upstream a listener forwards to. Validation guarantees it exists.
+    public func upstream(named name: String) -> UpstreamConfig? {
+        upstreams.first { $0.name == name }
+    }
+}
+
+/// `[log]`: session records (JSON Lines) and diagnostic messages.
+public struct LogConfig: Sendable, Equatable {
+    /// `"stdout"`, `"stderr"`, or a file path opened for appending.
+    public var sessions: LogDestination
+    /// Diagnostic level: trace, debug, info, notice, warning, error, critical.
+    public var level: LogLevel
+
+    public init(sessions: LogDestination = .stdout, level: LogLevel = .info) {
+        self.sessions = sessions
+        self.level = level
+    }
+}
+
+/// Where session records are written.
+public enum LogDestination: Sendable, Equatable {
+    case stdout
+    case stderr
+    case file(String)
+}
+
+/// Diagnostic verbosity, spelled as swift-log spells it.
+public enum LogLevel: String, Sendable, Equatable, CaseIterable {
+    case trace, debug, info, notice, warning, error, critical
+}
+
+/// `[limits]`: every timeout a session can hit, and how many sessions may be open.
+public struct LimitsConfig: Sendable, Equatable {
+    /// Name resolution plus TCP connect to the upstream, per attempt.
+    public var connectTimeout: Duration
+    /// Each TLS handshake.
+    public var handshakeTimeout: Duration
+    /// No bytes in either direction for this long closes the session.
+    public var idleTimeout: Duration
+    /// Open sessions across all workers; connections past it are closed at accept and logged.
+    public var maxSessions: Int
+    /// Bytes queued toward one side before reading from the other side pauses (backpressure).
+    public var bufferSize: Int
+
+    public init(connectTimeout: Duration = .seconds(10), handshakeTimeout: Duration = .seconds(10),
+                idleTimeout: Duration = .seconds(300), maxSessions: Int = 4096, bufferSize: Int = 256 * 1024) {
+        self.connectTimeout = connectTimeout
+        self.handshakeTimeout = handshakeTimeout
+        self.idleTimeout = idleTimeout
+        self.maxSessions = maxSessions
+        self.bufferSize = bufferSize
+    }
+}
+
+/// `[dns]`: which resolvers the bridge asks. Empty means the system's (`/etc/resolv.conf` and `/etc/hosts`).
+public struct DNSConfig: Sendable, Equatable {
+    /// `"IP"` or `"IP:port"` / `"[IPv6]:port"` of name servers to use instead of the system's.
+    public var nameservers: [String]
+    /// Seconds evdns waits for one answer before retrying.
+    public var timeout: Duration
+
+    public init(nameservers: [String] = [], timeout: Duration = .seconds(5)) {
+        self.nameservers = nameservers
+        self.timeout = timeout
+    }
+}
+
+/// The TLS protocol floor of the upstream side. Nothing below TLS 1.2 can be expressed.
+public enum UpstreamTLSVersion: String, Sendable, Equatable {
+    case tls12 = "TLS1.2"
+    case tls13 = "TLS1.3"
+}
+
+/// `[[upstream]]`: one allowlisted destination and how TLS is originated toward it.
+///
+/// Verification is not optional: the gateway's certificate chain is verified against `caFile`
+/// (or the system store) and its name against `serverName`. There is no key to turn that off.
+public struct UpstreamConfig: Sendable, Equatable {
+    /// Unique name listeners refer to.
+    public var name: String
+    /// Where to dial.
+    public var address: HostPort
+    /// SNI and the name the certificate must carry; `nil` means the host of `address`.
+    public var serverName: String?
+    /// PEM bundle of trusted CAs; `nil` means the system store.
+    public var caFile: String?
+    /// PEM certificate (and chain) presented to the gateway; may also hold the key.
+    public var clientCert: String?
+    /// PEM private key for `clientCert`, if not in the same file.
+    public var clientKey: String?
+    /// File whose first line is the passphrase of an encrypted `clientKey`.
+    public var clientKeyPasswordFile: String?
+    /// Lowest TLS version offered.
+    public var minVersion: UpstreamTLSVersion
+    /// OpenSSL cipher string for TLS 1.2; `nil` means the built-in strong default.
+    public var ciphers: String?
+    /// TLS 1.3 suites (`SSL_CTX_set_ciphersuites` syntax); `nil` means OpenSSL's default.
+    public var ciphersuites: String?
+
+    public init(name: String, address: HostPort, serverName: String? = nil, caFile: String? = nil,
+                clientCert: String? = nil, clientKey: String? = nil, clientKeyPasswordFile: String? = nil,
+                minVersion: UpstreamTLSVersion = .tls12, ciphers: String? = nil, ciphersuites: String? = nil) {
+        self.name = name
+        self.address = address
+        self.serverName = serverName
+        self.caFile = caFile
+        self.clientCert = clientCert
+        self.clientKey = clientKey
+        self.clientKeyPasswordFile = clientKeyPasswordFile
+        self.minVersion = minVersion
+        self.ciphers = ciphers
+        self.ciphersuites = ciphersuites
+    }
+
+    /// The name sent as SNI and verified in the certificate: `serverName`, else the host of `address`.
+    public var verifiedName: String { serverName ?? address.host }
+}
+
+/// How a listener accepts downstream connections.
+public enum AcceptMode: String, Sendable, Equatable {
+    /// Plain TCP (HTTP or anything else) from the merchant.
+    case plain
+}
+
+/// `[[listener]]`: one address that accepts the merchant's connections.
+public struct ListenerConfig: Sendable, Equatable {
+    /// Unique name, written into each session record.
+    public var name: String
+    /// Address to bind.
+    public var listen: HostPort
+    /// How connections are accepted.
+    public var accept: AcceptMode
+    /// Name of the `[[upstream]]` each connection is forwarded to.
+    public var upstream: String
+    /// Binding anything but a loopback address needs this, since the listener carries the merchant's
+    /// client certificate to the gateway for whoever can reach it.
+    public var unsafeListenPublic: Bool
+
+    public init(name: String, listen: HostPort, accept: AcceptMode = .plain, upstream: String,
+                unsafeListenPublic: Bool = false) {
+        self.name = name
+        self.listen = listen
+        self.accept = accept
+        self.upstream = upstream
+        self.unsafeListenPublic = unsafeListenPublic
+    }
+}
+
+/// A `host:port` pair. IPv6 literals are written `[::1]:443` in config and kept here without brackets.
+public struct HostPort: Sendable, Equatable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: UInt16
+
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
+    /// `host:port`, with brackets around an IPv6 literal.
+    public var description: String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+
+/// Paths named in a config: where they point, and whether the process can use them.
+///
+/// Checked when the config is loaded (and on every reload), so a missing certificate is an error
+/// naming its key at start-up rather than a failed handshake at the first payment. Messages name
+/// the resolved path and never include a file's contents.
+enum ConfigFiles {
+    /// `path` as an absolute, standardised path; relative paths are taken from `baseDirectory`.
+    static func resolve(_ path: String, against baseDirectory: String) -> String {
+        let base = URL(fileURLWithPath: baseDirectory, isDirectory: true)
+        return URL(fileURLWithPath: path, relativeTo: base).standardizedFileURL.path
+    }
+
+    /// `baseDirectory` as an absolute path, the current directory when `nil`.
+    static func absoluteBase(_ baseDirectory: String?) -> String {
+        let current = FileManager.default.currentDirectoryPath
+        guard let baseDirectory else { return current }
+        return resolve(baseDirectory, against: current)
+    }
+
+    /// Why a file the bridge must read cannot be used, or `nil` when it can.
+    static func problemReading(_ resolved: String) -> String? {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory) else {
+            return "\(resolved) does not exist"
+        }
+        if isDirectory.boolValue { return "\(resolved) is a directory, not a file" }
+        guard FileManager.default.isReadableFile(atPath: resolved) else {
+            return "\(resolved) is not readable by this process; check its owner and mode"
+        }
+        return nil
+    }
+
+    /// Why a log file cannot be opened for appending, or `nil` when it can (or can be created).
+    static func problemAppending(_ resolved: String) -> String? {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory) {
+            if isDirectory.boolValue { return "\(resolved) is a directory, not a file" }
+            return FileManager.default.isWritableFile(atPath: resolved)
+                ? nil : "\(resolved) is not writable by this process; check its owner and mode"
+        }
+        let directory = (resolved as NSString).deletingLastPathComponent
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            return "the directory \(directory) does not exist; create it or choose another path"
+        }
+        return FileManager.default.isWritableFile(atPath: directory)
+            ? nil : "the directory \(directory) is not writable by this process, so \(resolved) cannot be created"
+    }
+}

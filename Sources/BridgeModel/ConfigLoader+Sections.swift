@@ -1,0 +1,65 @@
+/// The singleton tables: `[log]`, `[limits]` and `[dns]`. A missing table or key keeps the
+/// default documented on the model type.
+extension ConfigLoader {
+    /// The accepted `buffer_size` range: below 16 KiB a single TLS record does not fit, above 64 MiB
+    /// one slow peer can hold a worrying share of memory.
+    static let bufferSizeRange = (16 * 1024)...(64 * 1024 * 1024)
+
+    static func readLog(_ reader: TableReader, base: String) -> LogConfig {
+        reader.rejectUnknownKeys(known: ["sessions", "level"])
+        var log = LogConfig()
+        if let sessions = reader.nonEmptyString("sessions", ifEmpty: "use \"stdout\", \"stderr\" or a file path") {
+            switch sessions {
+            case "stdout": log.sessions = .stdout
+            case "stderr": log.sessions = .stderr
+            default:
+                let resolved = ConfigFiles.resolve(sessions, against: base)
+                if let problem = ConfigFiles.problemAppending(resolved) {
+                    reader.diagnostics.add(reader.key("sessions"), "cannot append session records: \(problem)")
+                }
+                log.sessions = .file(resolved)
+            }
+        }
+        if let level = reader.string("level") {
+            if let parsed = LogLevel(rawValue: level) {
+                log.level = parsed
+            } else {
+                let accepted = LogLevel.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+                reader.diagnostics.add(reader.key("level"), "\"\(level)\" is not a log level; use one of \(accepted)")
+            }
+        }
+        return log
+    }
+
+    static func readLimits(_ reader: TableReader) -> LimitsConfig {
+        reader.rejectUnknownKeys(known: ["connect_timeout", "handshake_timeout", "idle_timeout", "max_sessions", "buffer_size"])
+        var limits = LimitsConfig()
+        if let value = reader.duration("connect_timeout") { limits.connectTimeout = value }
+        if let value = reader.duration("handshake_timeout") { limits.handshakeTimeout = value }
+        if let value = reader.duration("idle_timeout") { limits.idleTimeout = value }
+        if let value = reader.integer("max_sessions", atLeast: 1) { limits.maxSessions = value }
+        if let value = reader.byteSize("buffer_size", in: bufferSizeRange) { limits.bufferSize = value }
+        return limits
+    }
+
+    static func readDNS(_ reader: TableReader) -> DNSConfig {
+        reader.rejectUnknownKeys(known: ["nameservers", "timeout"])
+        var dns = DNSConfig()
+        if let nameservers = reader.stringArray("nameservers") {
+            for nameserver in nameservers where !isNameServerAddress(nameserver) {
+                reader.diagnostics.add(reader.key("nameservers"), "\"\(nameserver)\" is not an IP address or IP:port"
+                    + " (IPv6 with a port as \"[2001:db8::53]:53\"); name servers must be IP literals")
+            }
+            dns.nameservers = nameservers
+        }
+        if let value = reader.duration("timeout") { dns.timeout = value }
+        return dns
+    }
+
+    /// `"IP"`, `"IPv4:port"`, `"[IPv6]:port"` or a bare IPv6 literal, as evdns accepts them.
+    static func isNameServerAddress(_ text: String) -> Bool {
+        if isIPLiteral(text) { return true }
+        guard let hostPort = parseHostPort(text) else { return false }
+        return isIPLiteral(hostPort.host)
+    }
+}

@@ -1,0 +1,96 @@
+/// `[[upstream]]` entries: the allowlisted destinations and the TLS policy toward each.
+///
+/// Nothing here can weaken verification: there is no key for it, versions below TLS 1.2 and weak
+/// ciphers are refused, and every certificate file must exist before the config is accepted.
+extension ConfigLoader {
+    static let upstreamKeys = [
+        "name", "address", "server_name", "ca_file", "client_cert", "client_key", "client_key_password_file",
+        "min_version", "ciphers", "ciphersuites",
+    ]
+
+    /// The valid upstreams, and every usable name (including entries with other errors, so that
+    /// listeners referring to them do not get a second, misleading error).
+    static func readUpstreams(_ entries: [TableReader], base: String) -> (configs: [UpstreamConfig], names: Set<String>) {
+        var seen: [String: Int] = [:]
+        var configs: [UpstreamConfig] = []
+        for (index, original) in entries.enumerated() {
+            var entry = original
+            let errorsBefore = entry.diagnostics.errors.count
+            let name = EntryNaming.claimName(&entry, section: "upstream", position: index + 1, seen: &seen)
+            entry.rejectUnknownKeys(known: upstreamKeys)
+            let upstream = readUpstream(entry, name: name, base: base)
+            if let upstream, entry.diagnostics.errors.count == errorsBefore { configs.append(upstream) }
+        }
+        return (configs, Set(seen.keys))
+    }
+
+    private static func readUpstream(_ entry: TableReader, name: String?, base: String) -> UpstreamConfig? {
+        let address = entry.requiredString("address", example: "sandbox.paygent.co.jp:443").flatMap { text in
+            let parsed = parseHostPort(text)
+            if parsed == nil {
+                entry.diagnostics.add(entry.key("address"), "\"\(text)\" is not host:port; write e.g."
+                    + " \"sandbox.paygent.co.jp:443\" (an IPv6 address as \"[2001:db8::1]:443\")")
+            }
+            return parsed
+        }
+        let serverName = entry.nonEmptyString("server_name", ifEmpty: "omit it to verify the host of address")
+            .flatMap { text -> String? in
+                guard isValidHostName(Substring(text)) || isIPLiteral(text) else {
+                    entry.diagnostics.add(entry.key("server_name"), "\"\(text)\" is not a host name")
+                    return nil
+                }
+                return text
+            }
+        let caFile = readableFile(entry, "ca_file", base: base)
+        let clientCert = readableFile(entry, "client_cert", base: base)
+        let clientKey = readableFile(entry, "client_key", base: base)
+        let passwordFile = readableFile(entry, "client_key_password_file", base: base)
+        for dependent in ["client_key", "client_key_password_file"] where entry.contains(dependent) && !entry.contains("client_cert") {
+            entry.diagnostics.add(entry.key(dependent), "is set without client_cert; set client_cert to the certificate this key belongs to")
+        }
+        let minVersion = entry.string("min_version").flatMap { minimumVersion($0, entry: entry) }
+        let ciphers = entry.nonEmptyString("ciphers", ifEmpty: "omit it to use the built-in strong default")
+        for token in ciphers.map(CipherPolicy.weakTokens(inCipherString:)) ?? [] {
+            entry.diagnostics.add(entry.key("ciphers"), "\"\(token)\" is not allowed: \(CipherPolicy.reason(forWeakToken: token));"
+                + " remove it (excluding with \"!\" is fine)")
+        }
+        let suites = entry.nonEmptyString("ciphersuites", ifEmpty: "omit it to use OpenSSL's TLS 1.3 default")
+        for token in suites.map(CipherPolicy.weakTokens(inCipherSuites:)) ?? [] {
+            entry.diagnostics.add(entry.key("ciphersuites"), "\"\(token)\" is not allowed: it provides no encryption; remove it")
+        }
+
+        guard let name, let address else { return nil }
+        return UpstreamConfig(name: name, address: address, serverName: serverName, caFile: caFile,
+                              clientCert: clientCert, clientKey: clientKey, clientKeyPasswordFile: passwordFile,
+                              minVersion: minVersion ?? .tls12, ciphers: ciphers, ciphersuites: suites)
+    }
+
+    /// A file the TLS context will read, resolved against the config's directory and checked now.
+    private static func readableFile(_ entry: TableReader, _ key: String, base: String) -> String? {
+        guard let path = entry.nonEmptyString(key, ifEmpty: "omit the key or give a file path") else { return nil }
+        let resolved = ConfigFiles.resolve(path, against: base)
+        if let problem = ConfigFiles.problemReading(resolved) {
+            entry.diagnostics.add(entry.key(key), problem)
+            return nil
+        }
+        return resolved
+    }
+
+    /// `"TLS1.2"` or `"TLS1.3"`; anything older is refused with the floor spelled out.
+    private static func minimumVersion(_ text: String, entry: TableReader) -> UpstreamTLSVersion? {
+        if let version = UpstreamTLSVersion(rawValue: text) { return version }
+        // Compare loosely ("tlsv1.1", "TLS 1.0", "SSLv3") only to pick the right explanation.
+        let loose = String(text.uppercased().filter { $0 != " " && $0 != "_" && $0 != "V" })
+        let message: String
+        if ["SSL2", "SSL3", "SSL2.0", "SSL3.0", "TLS1", "TLS1.0", "TLS1.1", "TLS10", "TLS11", "1.0", "1.1"].contains(loose) {
+            message = "\"\(text)\" is below the upstream floor (TLS 1.2); use \"TLS1.2\" or \"TLS1.3\""
+        } else if let version = ["TLS1.2", "TLS12", "1.2"].contains(loose) ? UpstreamTLSVersion.tls12
+                    : ["TLS1.3", "TLS13", "1.3"].contains(loose) ? UpstreamTLSVersion.tls13 : nil {
+            message = "write it as \"\(version.rawValue)\""
+        } else {
+            message = "\"\(text)\" is not a TLS version; use \"TLS1.2\" or \"TLS1.3\""
+        }
+        entry.diagnostics.add(entry.key("min_version"), message)
+        return nil
+    }
+}

@@ -1,0 +1,146 @@
+/// One line of the session log: everything an operator or an assessor needs to know about one
+/// session, and nothing of what it carried. No field ever holds payload bytes, keys or passphrases.
+///
+/// Written once, when the session ends. Optional fields encode as JSON `null` rather than being
+/// left out, so every record has the same keys and a reader can rely on them.
+public struct SessionRecord: Codable, Sendable, Equatable {
+    /// Session start, RFC 3339 UTC with milliseconds.
+    public var time: String
+    /// Unique id of the session within this log.
+    public var session: String
+    /// `"outbound"`: merchant → gateway.
+    public var direction: String
+    /// Name of the listener that accepted the connection.
+    public var listener: String
+    public var downstream: Downstream
+    public var upstream: Upstream
+    public var bytes: Bytes
+    /// Milliseconds from accept to close.
+    public var durationMs: Int
+    /// The phase the session was in when it ended: resolve, connect, handshake, open, drain.
+    public var phase: String
+    /// Who ended the session and how: downstream_eof, upstream_eof, idle_timeout, connect_timeout,
+    /// handshake_timeout, upstream_refused, downstream_error, upstream_error, limit, shutdown.
+    public var close: String
+    /// `nil` for a normal end; otherwise an operator-readable reason with OpenSSL's error text.
+    public var error: String?
+
+    public struct Downstream: Codable, Sendable, Equatable {
+        /// Peer `IP:port` of the merchant's connection.
+        public var address: String
+        /// `"plain"`, or the TLS version the merchant spoke.
+        public var `protocol`: String
+        public init(address: String, protocol: String) {
+            self.address = address
+            self.protocol = `protocol`
+        }
+    }
+
+    public struct Upstream: Codable, Sendable, Equatable {
+        /// The `[[upstream]]` name.
+        public var name: String
+        /// The `IP:port` dialled (the last one tried), or `nil` if the name never resolved.
+        public var address: String?
+        /// The name sent as SNI and verified (`nil` when none was sent, for an IP literal).
+        public var serverName: String?
+        /// Negotiated protocol, e.g. `"TLSv1.2"`; `nil` if the handshake never completed.
+        public var `protocol`: String?
+        /// Negotiated cipher, OpenSSL's name.
+        public var cipher: String?
+        /// Whether the TLS session was resumed.
+        public var resumed: Bool
+        /// Subject of the gateway's certificate, RFC 2253.
+        public var peer: String?
+        /// Issuer of the gateway's certificate, RFC 2253.
+        public var peerIssuer: String?
+        /// `"ok"`, or OpenSSL's verification reason ("certificate has expired", ...).
+        public var verify: String?
+        /// Subject of the client certificate presented to the gateway, or `nil` if none was sent.
+        public var clientCert: String?
+        /// Whether the upstream ended with TLS close_notify: `false` means it just closed TCP (all
+        /// bytes arrived, but the end was not authenticated); `nil` when the bridge closed first.
+        public var closeNotify: Bool?
+
+        public init(name: String, address: String? = nil, serverName: String? = nil, protocol: String? = nil,
+                    cipher: String? = nil, resumed: Bool = false, peer: String? = nil, peerIssuer: String? = nil,
+                    verify: String? = nil, clientCert: String? = nil, closeNotify: Bool? = nil) {
+            self.name = name
+            self.address = address
+            self.serverName = serverName
+            self.protocol = `protocol`
+            self.cipher = cipher
+            self.resumed = resumed
+            self.peer = peer
+            self.peerIssuer = peerIssuer
+            self.verify = verify
+            self.clientCert = clientCert
+            self.closeNotify = closeNotify
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, address, serverName = "server_name", `protocol`, cipher, resumed, peer
+            case peerIssuer = "peer_issuer", verify, clientCert = "client_cert", closeNotify = "close_notify"
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name)
+            try c.encode(address, forKey: .address)
+            try c.encode(serverName, forKey: .serverName)
+            try c.encode(`protocol`, forKey: .protocol)
+            try c.encode(cipher, forKey: .cipher)
+            try c.encode(resumed, forKey: .resumed)
+            try c.encode(peer, forKey: .peer)
+            try c.encode(peerIssuer, forKey: .peerIssuer)
+            try c.encode(verify, forKey: .verify)
+            try c.encode(clientCert, forKey: .clientCert)
+            try c.encode(closeNotify, forKey: .closeNotify)
+        }
+    }
+
+    /// Payload byte counts (never the bytes). `up` is merchant → gateway, `down` the other way.
+    public struct Bytes: Codable, Sendable, Equatable {
+        public var up: Int
+        public var down: Int
+        public init(up: Int = 0, down: Int = 0) {
+            self.up = up
+            self.down = down
+        }
+    }
+
+    public init(time: String, session: String, direction: String = "outbound", listener: String,
+                downstream: Downstream, upstream: Upstream, bytes: Bytes = Bytes(), durationMs: Int = 0,
+                phase: String, close: String, error: String? = nil) {
+        self.time = time
+        self.session = session
+        self.direction = direction
+        self.listener = listener
+        self.downstream = downstream
+        self.upstream = upstream
+        self.bytes = bytes
+        self.durationMs = durationMs
+        self.phase = phase
+        self.close = close
+        self.error = error
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case time, session, direction, listener, downstream, upstream, bytes
+        case durationMs = "duration_ms", phase, close, error
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(time, forKey: .time)
+        try c.encode(session, forKey: .session)
+        try c.encode(direction, forKey: .direction)
+        try c.encode(listener, forKey: .listener)
+        try c.encode(downstream, forKey: .downstream)
+        try c.encode(upstream, forKey: .upstream)
+        try c.encode(bytes, forKey: .bytes)
+        try c.encode(durationMs, forKey: .durationMs)
+        try c.encode(phase, forKey: .phase)
+        try c.encode(close, forKey: .close)
+        try c.encode(error, forKey: .error)
+    }
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import BridgeEngine
+import BridgeModel
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Loads the config or prints every problem (one per line, `KEY: message`) and exits 1.
+func loadConfigOrExit(_ path: String) throws -> Config {
+    do {
+        return try ConfigLoader.load(path: path)
+    } catch {
+        printErrors(error.errors.map(\.description), configPath: path)
+        throw ExitCode(1)
+    }
+}
+
+/// Operator-facing errors on stderr, each naming the key to fix.
+func printErrors(_ messages: [String], configPath: String) {
+    var text = "tls-bridge: \(configPath) cannot be used:\n"
+    for message in messages {
+        text += "  \(message)\n"
+    }
+    _ = text.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+}
+
+/// Diagnostics go to stderr through swift-log at the configured level.
+func bootstrapLogging(level: LogLevel) {
+    let swiftLogLevel = Logger.Level(rawValue: level.rawValue) ?? .info
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = swiftLogLevel
+        return handler
+    }
+}

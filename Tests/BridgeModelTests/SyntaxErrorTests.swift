@@ -1,0 +1,36 @@
+import Foundation
+import Testing
+@testable import BridgeModel
+
+@Suite("TOML syntax errors")
+struct SyntaxErrorTests {
+    @Test("malformed TOML is one config error with line and column")
+    func reportsLineAndColumn() throws {
+        let errors = configErrors("workers = 2\n[log]\nlevel = verbose\n")
+        #expect(errors.count == 1)
+        let error = try #require(errors.first)
+        #expect(error.key == "config")
+        #expect(error.message.contains("line 3, column 9"))
+        #expect(error.message.contains("double quotes"))
+    }
+
+    @Test("a key written twice is a syntax error, not a silent override")
+    func duplicateKeyIsSyntaxError() {
+        let errors = configErrors(upstreamConfig("min_version = \"TLS1.3\"\nmin_version = \"TLS1.2\""))
+        #expect(errors.map(\.key) == ["config"])
+        #expect(errors.first?.message.contains("line 5") == true)
+    }
+
+    @Test("a NUL byte is refused instead of silently ending the file")
+    func nulByteIsRefused() {
+        let errors = configErrors(minimalConfig + "\n\u{0}\nworkers = 0\n")
+        #expect(errors.map(\.key) == ["config"])
+        #expect(errors.first?.message.contains("NUL") == true)
+    }
+
+    @Test("an upstream written as a single [upstream] table is explained")
+    func singleBracketUpstream() {
+        let toml = minimalConfig.replacingOccurrences(of: "[[upstream]]", with: "[upstream]")
+        #expect(message(for: "upstream", in: toml)?.contains("[[upstream]]") == true)
+    }
+}
