@@ -11,7 +11,7 @@ import Glibc
 public enum Bridge {
     /// Runs until SIGINT or SIGTERM. Throws before anything is running if a listener cannot bind
     /// or a worker cannot start; each message names the key to fix.
-    public static func run(runtime: BridgeRuntime) throws(StartupErrors) {
+    public static func run(runtime: BridgeRuntime) throws(ConfigErrors) {
         let config = runtime.config
         let logger = runtime.logger
         signal(SIGPIPE, SIG_IGN)
@@ -25,14 +25,14 @@ public enum Bridge {
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
         var sockets: [[ListeningSocket]] = []
-        var errors: [String] = []
+        var errors: [ConfigError] = []
         for _ in 0..<config.workers {
             var forWorker: [ListeningSocket] = []
             for listener in config.listeners {
                 do {
                     forWorker.append(try ListeningSocket.bind(listener))
                 } catch {
-                    errors.append(error.description)
+                    errors.append(error)
                 }
             }
             sockets.append(forWorker)
@@ -40,7 +40,7 @@ public enum Bridge {
         }
         guard errors.isEmpty else {
             sockets.joined().forEach { close($0.fd) }
-            throw StartupErrors(messages: Array(Set(errors)).sorted())
+            throw ConfigErrors(errors)
         }
 
         let launches = sockets.enumerated().map { WorkerLaunch(index: $0.offset, runtime: runtime, sockets: $0.element) }
@@ -55,7 +55,7 @@ public enum Bridge {
         guard errors.isEmpty else {
             handles.forEach { $0.requestStop() }
             launches.forEach { $0.join() }
-            throw StartupErrors(messages: errors)
+            throw ConfigErrors(errors)
         }
         for listener in config.listeners {
             logger.notice("listening", metadata: [
@@ -89,7 +89,7 @@ private final class WorkerLaunch: @unchecked Sendable {
     /// by the worker thread before the signal and read by the main thread after it.
     let ready = DispatchSemaphore(value: 0)
     var handle: StopHandle?
-    var error: String?
+    var error: ConfigError?
     private var thread = pthread_t()
 
     init(index: Int, runtime: BridgeRuntime, sockets: [ListeningSocket]) {
@@ -117,7 +117,7 @@ private final class WorkerLaunch: @unchecked Sendable {
             worker = try Worker(index: index, runtime: runtime, sockets: sockets)
         } catch {
             sockets.forEach { close($0.fd) }
-            self.error = error.description
+            self.error = error
             ready.signal()
             return
         }

@@ -16,11 +16,11 @@ public final class BridgeRuntime: Sendable {
     private let openSessions = Atomic<Int>(0)
 
     /// Opens the session log for `upstreams` built by `buildUpstreams(_:)`.
-    public init(config: Config, upstreams: [String: UpstreamTLSContext], logger: Logger) throws(StartupErrors) {
+    public init(config: Config, upstreams: [String: UpstreamTLSContext], logger: Logger) throws(ConfigErrors) {
         do {
             sessionLog = try SessionLog(config.log.sessions)
         } catch {
-            throw StartupErrors(messages: [error.description])
+            throw ConfigErrors([error])
         }
         self.config = config
         self.upstreams = upstreams
@@ -30,27 +30,28 @@ public final class BridgeRuntime: Sendable {
 
     /// Builds every upstream's TLS context (loads CA files, certificates, keys: blocking work for
     /// start-up, never for a loop thread). Throws every problem found, each naming its key.
-    public static func buildUpstreams(_ config: Config) throws(StartupErrors) -> [String: UpstreamTLSContext] {
-        var errors: [String] = []
+    public static func buildUpstreams(_ config: Config) throws(ConfigErrors) -> [String: UpstreamTLSContext] {
+        var errors: [ConfigError] = []
         var upstreams: [String: UpstreamTLSContext] = [:]
         for upstream in config.upstreams {
             do {
                 let context = try UpstreamTLSContext(upstream)
                 if let secondsLeft = context.clientCertificateSecondsLeft, secondsLeft <= 0 {
-                    errors.append("upstream[\(upstream.name)].client_cert: the certificate has expired; the gateway will refuse it — install the renewed certificate")
+                    errors.append(ConfigError(key: "upstream[\(upstream.name)].client_cert",
+                                              message: "the certificate has expired; the gateway will refuse it — install the renewed certificate"))
                 }
                 upstreams[upstream.name] = context
             } catch {
-                errors.append(error.description)
+                errors.append(error)
             }
         }
-        guard errors.isEmpty else { throw StartupErrors(messages: errors) }
+        guard errors.isEmpty else { throw ConfigErrors(errors) }
         return upstreams
     }
 
     /// Counts a new session if the limit allows it.
     func reserveSession() -> Bool {
-        let (count, _) = openSessions.wrappingAdd(1, ordering: .relaxed)
+        let (_, count) = openSessions.wrappingAdd(1, ordering: .relaxed)
         if count > config.limits.maxSessions {
             openSessions.wrappingSubtract(1, ordering: .relaxed)
             return false
@@ -61,10 +62,4 @@ public final class BridgeRuntime: Sendable {
     func releaseSession() {
         openSessions.wrappingSubtract(1, ordering: .relaxed)
     }
-}
-
-/// Start-up failed; each message names the config key to fix.
-public struct StartupErrors: Error, CustomStringConvertible {
-    public var messages: [String]
-    public var description: String { messages.joined(separator: "\n") }
 }

@@ -14,7 +14,7 @@ public final class SessionLog: Sendable {
     private let ownsDescriptor: Bool
 
     /// Opens the destination. A file is created 0640 if missing and appended to.
-    public init(_ destination: LogDestination) throws(SessionLogError) {
+    public init(_ destination: LogDestination) throws(ConfigError) {
         switch destination {
         case .stdout:
             fd = STDOUT_FILENO
@@ -25,7 +25,7 @@ public final class SessionLog: Sendable {
         case .file(let path):
             let opened = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
             guard opened >= 0 else {
-                throw SessionLogError(message: "log.sessions: cannot open \(path) for appending: \(String(cString: strerror(errno)))")
+                throw ConfigError(key: "log.sessions", message: "cannot open \(path) for appending: \(String(cString: strerror(errno)))")
             }
             fd = opened
             ownsDescriptor = true
@@ -50,12 +50,6 @@ public final class SessionLog: Sendable {
             }
         }
     }
-}
-
-/// The session log could not be opened.
-public struct SessionLogError: Error, CustomStringConvertible {
-    public var message: String
-    public var description: String { message }
 }
 
 /// Encodes records for one worker thread (JSONEncoder is not shared across threads).

@@ -21,7 +21,7 @@ final class Worker {
     private let encoder = RecordEncoder()
     private var lastAcceptErrorLog: Int64 = -1_000_000
 
-    init(index: Int, runtime: BridgeRuntime, sockets: [ListeningSocket]) throws(TLSSetupError) {
+    init(index: Int, runtime: BridgeRuntime, sockets: [ListeningSocket]) throws(ConfigError) {
         self.index = index
         self.runtime = runtime
         self.loop = try EventLoop(dns: runtime.config.dns)

@@ -15,9 +15,9 @@ public final class EventLoop {
 
     /// Builds the loop and its resolver: the configured name servers, or the system's
     /// (`/etc/resolv.conf`); `/etc/hosts` is consulted either way.
-    public init(dns config: DNSConfig) throws(TLSSetupError) {
+    public init(dns config: DNSConfig) throws(ConfigError) {
         guard let base = event_base_new() else {
-            throw TLSSetupError(key: "workers", message: "libevent could not create an event loop")
+            throw ConfigError(key: "workers", message: "libevent could not create an event loop")
         }
         self.base = base
         let flags = config.nameservers.isEmpty
@@ -25,14 +25,14 @@ public final class EventLoop {
             : EVDNS_BASE_DISABLE_WHEN_INACTIVE
         guard let dns = evdns_base_new(base, flags) else {
             event_base_free(base)
-            throw TLSSetupError(key: "dns.nameservers", message: "libevent could not create a DNS resolver")
+            throw ConfigError(key: "dns.nameservers", message: "libevent could not create a DNS resolver")
         }
         self.dns = dns
         for server in config.nameservers {
             if evdns_base_nameserver_ip_add(dns, server) != 0 {
                 evdns_base_free(dns, 0)
                 event_base_free(base)
-                throw TLSSetupError(key: "dns.nameservers", message: "\"\(server)\" is not a usable name server address")
+                throw ConfigError(key: "dns.nameservers", message: "\"\(server)\" is not a usable name server address")
             }
         }
         if !config.nameservers.isEmpty {

@@ -13,15 +13,15 @@ public struct ListeningSocket: Sendable {
     public let listener: ListenerConfig
 
     /// Binds `listener.listen`. Throws naming the listener's key.
-    public static func bind(_ listener: ListenerConfig) throws(TLSSetupError) -> ListeningSocket {
+    public static func bind(_ listener: ListenerConfig) throws(ConfigError) -> ListeningSocket {
         let key = "listener[\(listener.name)].listen"
         let host = listener.listen.host == "localhost" ? "127.0.0.1" : listener.listen.host
         guard let address = SocketAddress(ip: host, port: listener.listen.port) else {
-            throw TLSSetupError(key: key, message: "\"\(listener.listen)\" is not an IP address and port")
+            throw ConfigError(key: key, message: "\"\(listener.listen)\" is not an IP address and port")
         }
         let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else {
-            throw TLSSetupError(key: key, message: "cannot create a socket: \(errnoText(errno))")
+            throw ConfigError(key: key, message: "cannot create a socket: \(errnoText(errno))")
         }
         var one: Int32 = 1
         let size = socklen_t(MemoryLayout<Int32>.size)
@@ -33,12 +33,12 @@ public struct ListeningSocket: Sendable {
         guard address.withSockAddr({ Glibc.bind(fd, $0, $1) }) == 0 else {
             let reason = errnoText(errno)
             close(fd)
-            throw TLSSetupError(key: key, message: "cannot listen on \(listener.listen): \(reason); choose a free address or stop what holds it")
+            throw ConfigError(key: key, message: "cannot listen on \(listener.listen): \(reason); choose a free address or stop what holds it")
         }
         guard listen(fd, 1024) == 0 else {
             let reason = errnoText(errno)
             close(fd)
-            throw TLSSetupError(key: key, message: "cannot listen on \(listener.listen): \(reason)")
+            throw ConfigError(key: key, message: "cannot listen on \(listener.listen): \(reason)")
         }
         return ListeningSocket(fd: fd, listener: listener)
     }

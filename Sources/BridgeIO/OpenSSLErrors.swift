@@ -34,19 +34,26 @@ func openSSLErrorText(_ code: UInt) -> String {
     return full
 }
 
-/// The OpenSSL errors libevent moved off the thread's queue into a failed bufferevent.
+/// The OpenSSL errors libevent moved off the thread's queue into a failed bufferevent. libevent
+/// mixes raw `SSL_get_error` codes (small numbers) into that list; they are kept only when there is
+/// nothing better to say.
 func drainBuffereventErrors(_ bev: OpaquePointer) -> (text: String, reasons: [Int32]) {
     var messages: [String] = []
+    var rawCodes: [String] = []
     var reasons: [Int32] = []
     while true {
         let code = bufferevent_get_openssl_error(bev)
         if code == 0 { break }
-        messages.append(openSSLErrorText(code))
-        if code >= 256 { reasons.append(ERR_GET_REASON(code)) }
+        if code < 256 {
+            rawCodes.append(openSSLErrorText(code))
+        } else {
+            messages.append(openSSLErrorText(code))
+            reasons.append(ERR_GET_REASON(code))
+        }
     }
     let queued = drainOpenSSLErrors()
     if !queued.isEmpty { messages.append(queued) }
-    return (messages.joined(separator: "; "), reasons)
+    return ((messages.isEmpty ? rawCodes : messages).joined(separator: "; "), reasons)
 }
 
 /// Reads a NUL-terminated C string owned by OpenSSL.

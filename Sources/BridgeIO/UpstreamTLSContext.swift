@@ -36,13 +36,13 @@ public final class UpstreamTLSContext: @unchecked Sendable {
     /// Builds the context. Throws naming the key at fault: unreadable CA file, a client key that
     /// does not decrypt or does not match the certificate, a cipher string that matches nothing
     /// or would offer a weak cipher.
-    public init(_ config: UpstreamConfig) throws(TLSSetupError) {
+    public init(_ config: UpstreamConfig) throws(ConfigError) {
         self.config = config
         let key = { (name: String) in "upstream[\(config.name)].\(name)" }
         _ = drainOpenSSLErrors()
 
         guard let context = SSL_CTX_new(TLS_client_method()) else {
-            throw TLSSetupError(key: key("name"), message: "OpenSSL could not create a TLS context: \(drainOpenSSLErrors())")
+            throw ConfigError(key: key("name"), message: "OpenSSL could not create a TLS context: \(drainOpenSSLErrors())")
         }
         self.context = context
         nameIsIPLiteral = isIPLiteral(config.verifiedName)
@@ -52,7 +52,7 @@ public final class UpstreamTLSContext: @unchecked Sendable {
         guard tb_ssl_ctx_set_min_proto_version(context, floor) == 1,
               tb_ssl_ctx_set_max_proto_version(context, 0) == 1 else {
             SSL_CTX_free(context)
-            throw TLSSetupError(key: key("min_version"), message: "OpenSSL refused the protocol floor: \(drainOpenSSLErrors())")
+            throw ConfigError(key: key("min_version"), message: "OpenSSL refused the protocol floor: \(drainOpenSSLErrors())")
         }
         if SSL_CTX_get_security_level(context) < 2 {
             SSL_CTX_set_security_level(context, 2)
@@ -99,14 +99,14 @@ public final class UpstreamTLSContext: @unchecked Sendable {
     }
 
     private static func applyCiphers(_ config: UpstreamConfig, to context: OpaquePointer,
-                                     key: (String) -> String) throws(TLSSetupError) {
+                                     key: (String) -> String) throws(ConfigError) {
         let ciphers = config.ciphers ?? defaultCiphers
         guard SSL_CTX_set_cipher_list(context, ciphers) == 1 else {
-            throw TLSSetupError(key: key("ciphers"),
+            throw ConfigError(key: key("ciphers"),
                                 message: "\"\(ciphers)\" matches no cipher this OpenSSL offers (\(drainOpenSSLErrors())); remove the key to use the default")
         }
         if let suites = config.ciphersuites, SSL_CTX_set_ciphersuites(context, suites) != 1 {
-            throw TLSSetupError(key: key("ciphersuites"),
+            throw ConfigError(key: key("ciphersuites"),
                                 message: "\"\(suites)\" is not a valid TLS 1.3 suite list (\(drainOpenSSLErrors()))")
         }
         // Defence in depth: whatever the string said, refuse a context that would offer a weak cipher.
@@ -118,32 +118,32 @@ public final class UpstreamTLSContext: @unchecked Sendable {
             }
         }
         if !weak.isEmpty {
-            throw TLSSetupError(key: key("ciphers"),
+            throw ConfigError(key: key("ciphers"),
                                 message: "would offer weak ciphers upstream (\(weak.joined(separator: ", "))); exclude them or remove the key to use the default")
         }
     }
 
     private static func loadTrust(_ config: UpstreamConfig, into context: OpaquePointer,
-                                  key: (String) -> String) throws(TLSSetupError) {
+                                  key: (String) -> String) throws(ConfigError) {
         guard let caFile = config.caFile else {
             guard SSL_CTX_set_default_verify_paths(context) == 1 else {
-                throw TLSSetupError(key: key("ca_file"),
+                throw ConfigError(key: key("ca_file"),
                                     message: "the system CA store could not be loaded (\(drainOpenSSLErrors())); install ca-certificates or set ca_file")
             }
             return
         }
         guard SSL_CTX_load_verify_file(context, caFile) == 1, tb_ssl_ctx_trusted_cert_count(context) > 0 else {
             let reason = drainOpenSSLErrors()
-            throw TLSSetupError(key: key("ca_file"),
+            throw ConfigError(key: key("ca_file"),
                                 message: "\(caFile) holds no usable PEM certificate\(reason.isEmpty ? "" : " (\(reason))"); point it at the CA bundle that signed the gateway's certificate")
         }
     }
 
     private static func loadClientIdentity(_ config: UpstreamConfig, into context: OpaquePointer,
-                                           key: (String) -> String) throws(TLSSetupError) -> (String?, Int64?) {
+                                           key: (String) -> String) throws(ConfigError) -> (String?, Int64?) {
         guard let certFile = config.clientCert else { return (nil, nil) }
         guard SSL_CTX_use_certificate_chain_file(context, certFile) == 1 else {
-            throw TLSSetupError(key: key("client_cert"),
+            throw ConfigError(key: key("client_cert"),
                                 message: "\(certFile) holds no usable PEM certificate (\(drainOpenSSLErrors()))")
         }
         var password: [CChar]? = nil
@@ -161,12 +161,12 @@ public final class UpstreamTLSContext: @unchecked Sendable {
             let hint = config.clientKeyPasswordFile == nil
                 ? "if the key is encrypted, set client_key_password_file"
                 : "check that client_key_password_file holds this key's passphrase"
-            throw TLSSetupError(key: keyKey, message: "no private key could be read from \(keyFile) (\(reason)); \(hint)")
+            throw ConfigError(key: keyKey, message: "no private key could be read from \(keyFile) (\(reason)); \(hint)")
         }
         defer { EVP_PKEY_free(privateKey) }
         guard SSL_CTX_use_PrivateKey(context, privateKey) == 1, SSL_CTX_check_private_key(context) == 1 else {
             _ = drainOpenSSLErrors()
-            throw TLSSetupError(key: keyKey, message: "the private key in \(keyFile) does not match the certificate in \(certFile)")
+            throw ConfigError(key: keyKey, message: "the private key in \(keyFile) does not match the certificate in \(certFile)")
         }
         let leaf = SSL_CTX_get0_certificate(context)
         var subject = [CChar](repeating: 0, count: 512)
@@ -177,14 +177,14 @@ public final class UpstreamTLSContext: @unchecked Sendable {
         return (length >= 0 ? string(fromBuffer: subject) : nil, hasValidity ? notAfter : nil)
     }
 
-    private static func readFirstLine(_ path: String, key: String) throws(TLSSetupError) -> [CChar] {
+    private static func readFirstLine(_ path: String, key: String) throws(ConfigError) -> [CChar] {
         guard let file = fopen(path, "r") else {
-            throw TLSSetupError(key: key, message: "\(path) cannot be read (\(String(cString: strerror(errno))))")
+            throw ConfigError(key: key, message: "\(path) cannot be read (\(String(cString: strerror(errno))))")
         }
         defer { fclose(file) }
         var buffer = [CChar](repeating: 0, count: 1024)
         guard fgets(&buffer, Int32(buffer.count), file) != nil else {
-            throw TLSSetupError(key: key, message: "\(path) is empty; it must hold the key's passphrase on its first line")
+            throw ConfigError(key: key, message: "\(path) is empty; it must hold the key's passphrase on its first line")
         }
         // Cut at the first line end so a trailing newline is not part of the passphrase.
         if let end = buffer.firstIndex(where: { $0 == 10 || $0 == 13 || $0 == 0 }) {

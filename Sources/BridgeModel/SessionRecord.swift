@@ -17,7 +17,8 @@ public struct SessionRecord: Codable, Sendable, Equatable {
     public var bytes: Bytes
     /// Milliseconds from accept to close.
     public var durationMs: Int
-    /// The phase the session was in when it ended: resolve, connect, handshake, open, drain.
+    /// The phase the session was in when it ended: accept (refused at accept, e.g. by max_sessions),
+    /// resolve, connect, handshake, open, drain.
     public var phase: String
     /// Who ended the session and how: downstream_eof, upstream_eof, idle_timeout, connect_timeout,
     /// handshake_timeout, upstream_refused, downstream_error, upstream_error, limit, shutdown.

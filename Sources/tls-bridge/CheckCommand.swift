@@ -19,7 +19,7 @@ struct CheckCommand: ParsableCommand {
         do {
             upstreams = try BridgeRuntime.buildUpstreams(config)
         } catch {
-            printErrors(error.messages, configPath: options.config)
+            printErrors(error, configPath: options.config)
             throw ExitCode(1)
         }
         print("config \(options.config): OK")

@@ -22,7 +22,7 @@ struct RunCommand: ParsableCommand {
             let runtime = try BridgeRuntime(config: config, upstreams: upstreams, logger: logger)
             try Bridge.run(runtime: runtime)
         } catch {
-            printErrors(error.messages, configPath: options.config)
+            printErrors(error, configPath: options.config)
             throw ExitCode(1)
         }
     }

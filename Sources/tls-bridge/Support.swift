@@ -11,16 +11,16 @@ func loadConfigOrExit(_ path: String) throws -> Config {
     do {
         return try ConfigLoader.load(path: path)
     } catch {
-        printErrors(error.errors.map(\.description), configPath: path)
+        printErrors(error, configPath: path)
         throw ExitCode(1)
     }
 }
 
 /// Operator-facing errors on stderr, each naming the key to fix.
-func printErrors(_ messages: [String], configPath: String) {
+func printErrors(_ errors: ConfigErrors, configPath: String) {
     var text = "tls-bridge: \(configPath) cannot be used:\n"
-    for message in messages {
-        text += "  \(message)\n"
+    for error in errors.errors {
+        text += "  \(error)\n"
     }
     _ = text.withCString { write(STDERR_FILENO, $0, strlen($0)) }
 }

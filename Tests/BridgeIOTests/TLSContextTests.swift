@@ -21,7 +21,7 @@ import Testing
         #expect {
             _ = try UpstreamTLSContext(upstream(ciphers: "eNULL:@SECLEVEL=0"))
         } throws: { error in
-            (error as? TLSSetupError)?.key == "upstream[gw].ciphers"
+            (error as? ConfigError)?.key == "upstream[gw].ciphers"
         }
     }
 
@@ -29,7 +29,7 @@ import Testing
         #expect {
             _ = try UpstreamTLSContext(upstream(ciphers: "DES-CBC3-SHA"))
         } throws: { error in
-            (error as? TLSSetupError)?.key == "upstream[gw].ciphers"
+            (error as? ConfigError)?.key == "upstream[gw].ciphers"
         }
     }
 
@@ -39,7 +39,7 @@ import Testing
         #expect {
             _ = try UpstreamTLSContext(config)
         } throws: { error in
-            (error as? TLSSetupError)?.key == "upstream[gw].ca_file"
+            (error as? ConfigError)?.key == "upstream[gw].ca_file"
         }
     }
 

@@ -1,0 +1,119 @@
+"""Shared fixtures: the binary under test, the PKI, and factories for upstream servers, DNS stubs and bridges.
+
+Everything a fixture starts, it stops by its own handle at teardown. A bridge that dies on its own during a
+test (crash, unexpected exit) fails that test at teardown.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from support import certs  # noqa: E402
+from support.bridge import Bridge, base_config, run_cli  # noqa: E402
+from support.dns import DnsStub  # noqa: E402
+from support.servers import ThreadedUpstream, Upstream, server_context  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "soak: long-running variants; deselected by default, run with -m soak")
+    # 500 concurrent sessions cost this process ~1000 descriptors and the bridge ~1000 (it inherits this limit).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 8192 if hard == resource.RLIM_INFINITY else min(hard, 8192)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+@pytest.fixture(scope="session")
+def bridge_bin() -> Path:
+    path = Path(os.environ.get("TLS_BRIDGE_BIN", REPO / ".build" / "debug" / "tls-bridge"))
+    if not path.is_file() or not os.access(path, os.X_OK):
+        pytest.fail(f"tls-bridge binary not found or not executable at {path}: build it (swift build) "
+                    f"or point TLS_BRIDGE_BIN at it", pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory) -> certs.Pki:
+    return certs.generate(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def upstream(pki):
+    """Factory: upstream(ctx=None, **server_context kwargs) starts a gateway-like TLS server.
+
+    `upstream(tls=False)` starts a TCP server that never answers the handshake; `threaded=True` a blocking
+    ECHO-only server whose failed handshakes send their TLS alert (see `ThreadedUpstream`).
+    """
+    started: list[Upstream] = []
+
+    def make(context=None, *, tls: bool = True, threaded: bool = False, name: str = "upstream",
+             **ctx_kwargs):
+        ctx = None if not tls else (context or server_context(pki, **ctx_kwargs))
+        if threaded:
+            server = ThreadedUpstream(ctx, name=name).start()
+        else:
+            server = Upstream(ctx, name=name).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def dns_stub():
+    started: list[DnsStub] = []
+
+    def make(records=None, *, silent: bool = False) -> DnsStub:
+        stub = DnsStub(records, silent=silent).start()
+        started.append(stub)
+        return stub
+
+    yield make
+    for stub in started:
+        stub.stop()
+
+
+@pytest.fixture
+def bridge(bridge_bin, pki, tmp_path):
+    """Factory: bridge(upstream_address, **base_config kwargs) starts `tls-bridge run` and waits until it listens.
+
+    Pass `config=` to run a hand-made config dict instead. `start=False` returns it unstarted.
+    """
+    started: list[Bridge] = []
+
+    def make(upstream_address: str | None = None, *, config: dict | None = None, start: bool = True,
+             **kwargs) -> Bridge:
+        workdir = tmp_path / f"bridge{len(started)}"
+        workdir.mkdir()
+        cfg = config or base_config(pki, workdir, upstream_address, **kwargs)
+        b = Bridge(bridge_bin, workdir, cfg)
+        started.append(b)
+        return b.start() if start else b
+
+    yield make
+    crashed = []
+    for b in started:
+        code = b.crashed()
+        if code is not None:
+            crashed.append((code, b.stderr()[-3000:]))
+        b.stop()
+    if crashed:
+        pytest.fail(f"tls-bridge exited on its own during the test: {crashed}", pytrace=False)
+
+
+@pytest.fixture
+def cli(bridge_bin):
+    def run(*args, timeout: float = 20.0):
+        return run_cli(bridge_bin, *args, timeout=timeout)
+    return run

@@ -1,0 +1,334 @@
+"""Drive the tls-bridge binary as a black box: write a config, run it, read its session records.
+
+A `Bridge` owns one `tls-bridge run` process (started with subprocess, stopped by its own handle), a TOML
+config and a session log in a per-test directory. Readiness is read from /proc/net/tcp (a LISTEN socket on
+the listener port), so waiting for it never opens a session of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from .certs import GATEWAY_NAME, Pki
+
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+CLI_TIMEOUT = 20.0
+RECORD_KEYS = {"time", "session", "direction", "listener", "downstream", "upstream", "bytes", "duration_ms",
+               "phase", "close", "error"}
+UPSTREAM_KEYS = {"name", "address", "server_name", "protocol", "cipher", "resumed", "peer", "peer_issuer",
+                 "verify", "client_cert"}
+PHASES = {"resolve", "connect", "handshake", "open", "drain"}
+CLOSES = {"downstream_eof", "upstream_eof", "idle_timeout", "connect_timeout", "handshake_timeout",
+          "upstream_error", "downstream_error", "limit", "shutdown"}
+
+
+# --- config -------------------------------------------------------------------------------------------------
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (str, Path)):
+        return json.dumps(str(value))  # a JSON string is a valid TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def to_toml(config: dict) -> str:
+    """Top-level scalars, then [tables], then [[arrays of tables]]; enough for tls-bridge's config."""
+    lines: list[str] = []
+    tables, arrays = [], []
+    for key, value in config.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            arrays.append((key, value))
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+    for key, table in tables:
+        lines += ["", f"[{key}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+    for key, items in arrays:
+        for table in items:
+            lines += ["", f"[[{key}]]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def free_port() -> int:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def base_config(pki: Pki, workdir: Path, upstream_address: str, *, listen_port: int | None = None,
+                upstream: dict | None = None, limits: dict | None = None, dns: dict | None = None,
+                level: str = "info", workers=2) -> dict:
+    """The suite's standard config: one plain listener "plain" → upstream "gw" with SNI gateway.test.
+
+    `upstream` / `limits` entries override or add keys; a value of None removes a key.
+    """
+    gw = {
+        "name": "gw",
+        "address": upstream_address,
+        "server_name": GATEWAY_NAME,
+        "ca_file": str(pki.ca),
+        "min_version": "TLS1.2",
+    }
+    lim = {
+        "connect_timeout": "10s",
+        "handshake_timeout": "10s",
+        "idle_timeout": "300s",
+        "max_sessions": 4096,
+        "buffer_size": "256KiB",
+    }
+    for target, overrides in ((gw, upstream), (lim, limits)):
+        for key, value in (overrides or {}).items():
+            if value is None:
+                target.pop(key, None)
+            else:
+                target[key] = value
+    config = {
+        "workers": workers,
+        "log": {"sessions": str(workdir / "sessions.jsonl"), "level": level},
+        "limits": lim,
+    }
+    if dns is not None:
+        config["dns"] = dns
+    config["upstream"] = [gw]
+    config["listener"] = [{
+        "name": "plain",
+        "listen": f"127.0.0.1:{listen_port or free_port()}",
+        "accept": "plain",
+        "upstream": "gw",
+    }]
+    return config
+
+
+# --- CLI ----------------------------------------------------------------------------------------------------
+
+def run_cli(binary: Path, *args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess:
+    """Run a short-lived tls-bridge command; a hang is a failure, reported with what it printed."""
+    try:
+        return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"tls-bridge {' '.join(args)} did not finish within {timeout} s; "
+                             f"stdout={exc.stdout!r} stderr={exc.stderr!r}") from None
+
+
+# --- the running bridge -------------------------------------------------------------------------------------
+
+def _listening_ports() -> set[int]:
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == "0A":  # TCP_LISTEN
+                        ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+        except FileNotFoundError:
+            pass
+    return ports
+
+
+class Bridge:
+    def __init__(self, binary: Path, workdir: Path, config: dict):
+        self.binary = binary
+        self.workdir = workdir
+        self.config = config
+        self.config_path = workdir / "tls-bridge.toml"
+        self.session_log = Path(config["log"]["sessions"])
+        self.stderr_path = workdir / "bridge.stderr"
+        self.stdout_path = workdir / "bridge.stdout"
+        self.proc: subprocess.Popen | None = None
+        self.stopped_by_test = False
+
+    # lifecycle --------------------------------------------------------------------------------------------
+    @property
+    def listen(self) -> tuple[str, int]:
+        host, port = self.config["listener"][0]["listen"].rsplit(":", 1)
+        return host.strip("[]"), int(port)
+
+    def start(self) -> "Bridge":
+        self.config_path.write_text(to_toml(self.config))
+        self._stdout = open(self.stdout_path, "wb")
+        self._stderr = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen([str(self.binary), "run", "--config", str(self.config_path)],
+                                     stdin=subprocess.DEVNULL, stdout=self._stdout, stderr=self._stderr)
+        ports = {int(l["listen"].rsplit(":", 1)[1]) for l in self.config["listener"]}
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"tls-bridge run exited with {self.proc.returncode} before listening; "
+                                     f"stderr:\n{self.stderr()}")
+            if ports <= _listening_ports():
+                return self
+            time.sleep(0.02)
+        self.kill()
+        raise AssertionError(f"tls-bridge not listening on {sorted(ports)} within {START_TIMEOUT} s; "
+                             f"stderr:\n{self.stderr()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT) -> int | None:
+        """Signal the process we started and wait; returns its exit code, or None if it had to be killed."""
+        if self.proc is None:
+            return None
+        self.stopped_by_test = True
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                return None
+        self._close_files()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self._close_files()
+
+    def _close_files(self) -> None:
+        for f in (getattr(self, "_stdout", None), getattr(self, "_stderr", None)):
+            if f is not None and not f.closed:
+                f.close()
+
+    def crashed(self) -> int | None:
+        """Exit code if the process ended without being asked to, else None."""
+        if self.proc is None or self.stopped_by_test:
+            return None
+        return self.proc.poll()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    # observation -------------------------------------------------------------------------------------------
+    def stderr(self) -> str:
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def rss_kib(self) -> int:
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS in /proc status")
+
+    def records(self) -> list[dict]:
+        try:
+            text = self.session_log.read_text()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in text.splitlines():
+            if line.strip():
+                out.append(json.loads(line))  # a malformed line is a defect: let it raise
+        return out
+
+    def wait_records(self, count: int, timeout: float = 10.0) -> list[dict]:
+        """Wait until at least `count` complete records are logged; fails with what is there otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                text = self.session_log.read_text()
+            except FileNotFoundError:
+                text = ""
+            complete = text.rsplit("\n", 1)[0] if "\n" in text else ""
+            lines = [l for l in complete.splitlines() if l.strip()]
+            if len(lines) >= count:
+                return [json.loads(l) for l in lines]
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"expected {count} session records within {timeout} s, found {len(lines)}:\n"
+                                     f"{text[-4000:]}\nstderr tail:\n{self.stderr()[-2000:]}")
+            time.sleep(0.02)
+
+    def wait_record(self, timeout: float = 10.0) -> dict:
+        records = self.wait_records(1, timeout)
+        assert len(records) == 1, f"expected exactly one session record, got {len(records)}: {records}"
+        return records[0]
+
+    def connect(self, timeout: float = 10.0) -> socket.socket:
+        sock = socket.create_connection(self.listen, timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+
+def check_record_shape(record: dict) -> None:
+    """Every record has every key, with values from the documented sets."""
+    assert set(record) >= RECORD_KEYS, f"missing keys {RECORD_KEYS - set(record)} in {record}"
+    assert set(record["upstream"]) >= UPSTREAM_KEYS, f"missing upstream keys in {record}"
+    assert set(record["downstream"]) >= {"address", "protocol"}, record
+    assert set(record["bytes"]) >= {"up", "down"}, record
+    assert record["direction"] == "outbound", record
+    assert record["phase"] in PHASES, record
+    assert record["close"] in CLOSES, record
+    assert isinstance(record["session"], str) and record["session"], record
+    assert isinstance(record["duration_ms"], int) and record["duration_ms"] >= 0, record
+    assert isinstance(record["upstream"]["resumed"], bool), record
+
+
+# --- downstream client helpers ---------------------------------------------------------------------------------
+
+def recv_exact(sock: socket.socket, size: int) -> bytes:
+    parts, left = [], size
+    while left > 0:
+        data = sock.recv(min(left, 1 << 20))
+        if not data:
+            raise EOFError(f"EOF after {size - left} of {size} bytes")
+        parts.append(data)
+        left -= len(data)
+    return b"".join(parts)
+
+
+def recv_line(sock: socket.socket, limit: int = 4096) -> bytes:
+    out = bytearray()
+    while not out.endswith(b"\n"):
+        data = sock.recv(1)
+        if not data:
+            raise EOFError(f"EOF after {bytes(out)!r}")
+        out += data
+        if len(out) > limit:
+            raise AssertionError("line too long")
+    return bytes(out)
+
+
+def wait_closed(sock: socket.socket, timeout: float = 10.0) -> tuple[bytes, float]:
+    """Read until the bridge closes the connection (EOF or reset); returns (bytes read, seconds waited).
+
+    Fails if the connection is still open after `timeout`.
+    """
+    start = time.monotonic()
+    sock.settimeout(timeout)
+    data = bytearray()
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+    except socket.timeout:
+        raise AssertionError(f"connection still open after {timeout} s (read {len(data)} bytes)") from None
+    return bytes(data), time.monotonic() - start
+
+
+def sockname(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"

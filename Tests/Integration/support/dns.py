@@ -1,0 +1,111 @@
+"""A tiny authoritative DNS stub on UDP 127.0.0.1:<ephemeral>.
+
+It answers A queries for the names in `records`, NXDOMAIN for any other name, an empty NOERROR for other
+query types of a known name (so AAAA lookups fall back to A), and with `silent=True` never answers at all.
+The question is echoed byte for byte, so resolvers that randomise the case of the name (libevent's evdns
+does, by default) accept the answer.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+
+TYPE_A = 1
+CLASS_IN = 1
+
+
+def _parse_question(packet: bytes) -> tuple[str, int, int, int]:
+    """Return (lower-case name, qtype, qclass, offset after the question)."""
+    offset = 12
+    labels = []
+    while True:
+        length = packet[offset]
+        offset += 1
+        if length == 0:
+            break
+        if length & 0xC0:
+            raise ValueError("compressed name in a question")
+        labels.append(packet[offset:offset + length].decode("ascii", "replace"))
+        offset += length
+    qtype, qclass = struct.unpack("!HH", packet[offset:offset + 4])
+    return ".".join(labels).lower(), qtype, qclass, offset + 4
+
+
+class DnsStub:
+    def __init__(self, records: dict[str, str] | None = None, *, silent: bool = False):
+        self.records = {k.lower().rstrip("."): v for k, v in (records or {}).items()}
+        self.silent = silent
+        self.queries: list[tuple[str, int]] = []
+        self._stop = threading.Event()
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self.port: int | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> "DnsStub":
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.settimeout(0.1)
+        self.port = self._sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._run, name="dns-stub", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._sock is not None:
+            self._sock.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def wait_queries(self, count: int = 1, timeout: float = 5.0) -> list[tuple[str, int]]:
+        deadline = time.monotonic() + timeout
+        while len(self.queries) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return list(self.queries)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                packet, client = self._sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                reply = self.answer(packet)
+            except (ValueError, IndexError, struct.error):
+                continue
+            if reply is not None:
+                self._sock.sendto(reply, client)
+
+    def answer(self, packet: bytes) -> bytes | None:
+        """The reply to one query packet, or None when the stub stays silent."""
+        (ident, flags, qdcount) = struct.unpack("!HHH", packet[:6])
+        if flags & 0x8000 or qdcount != 1:
+            return None
+        name, qtype, qclass, end = _parse_question(packet)
+        self.queries.append((name, qtype))
+        if self.silent:
+            return None
+        question = packet[12:end]
+        address = self.records.get(name)
+        rd = flags & 0x0100
+        if address is None:
+            return struct.pack("!HHHHHH", ident, 0x8400 | rd | 3, 1, 0, 0, 0) + question  # NXDOMAIN, AA
+        if qtype != TYPE_A or qclass != CLASS_IN:
+            return struct.pack("!HHHHHH", ident, 0x8400 | rd, 1, 0, 0, 0) + question       # NOERROR, no data
+        rr = struct.pack("!HHHIH", 0xC00C, TYPE_A, CLASS_IN, 30, 4) + socket.inet_aton(address)
+        return struct.pack("!HHHHHH", ident, 0x8400 | rd, 1, 1, 0, 0) + question + rr
