@@ -7,8 +7,9 @@
 /// refused: (3)DES, RC2, RC4, NULL encryption, export grades, anonymous key exchange, MD5 MACs, and
 /// `@SECLEVEL` below 2.
 ///
-/// Broad aliases such as `ALL` or `HIGH` still include anonymous suites in OpenSSL; whoever builds
-/// the TLS context should keep excluding `aNULL:eNULL` after the configured string.
+/// Broad aliases such as `ALL` or `HIGH` still include anonymous suites in OpenSSL. This text check
+/// cannot see that; `UpstreamTLSContext` lists the ciphers the built context would really offer and
+/// refuses the string if any of them is weak.
 enum CipherPolicy {
     /// Dash-separated name parts that mark a weak suite or alias (compared in upper case).
     private static let weakParts: Set<String> = [
@@ -52,7 +53,7 @@ enum CipherPolicy {
         }
     }
 
-    /// `@SECLEVEL=0` and `@SECLEVEL=1`; other `@` directives (`@STRENGTH`) are harmless.
+    /// `@SECLEVEL` set to 0 or 1; other `@` directives (`@STRENGTH`) are harmless.
     private static func lowersSecurityLevel(_ directive: Substring) -> Bool {
         guard directive.hasPrefix("@SECLEVEL=") else { return false }
         let level = directive.dropFirst("@SECLEVEL=".count)
