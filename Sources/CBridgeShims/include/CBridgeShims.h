@@ -50,4 +50,8 @@ int tb_certificate_validity(const X509 *cert, int64_t *seconds_to_not_before, in
 int tb_ssl_ctx_track_client_certificate(SSL_CTX *ctx);
 int tb_ssl_sent_client_certificate(const SSL *ssl);
 
+// Certificate minting for the local CA (mint.c) and ClientHello summaries (client_hello.c).
+#include "CBridgeMint.h"
+#include "CBridgeClientHello.h"
+
 #endif
