@@ -9,29 +9,41 @@ public final class BridgeRuntime: Sendable {
     public let config: Config
     /// One TLS context per `[[upstream]]`, by name.
     public let upstreams: [String: UpstreamTLSContext]
+    /// One TLS context per `tls` listener, by listener name.
+    public let downstreams: [String: DownstreamTLSContext]
     let sessionLog: SessionLog
     let logger: Logger
     /// A random tag that makes session ids unique across restarts writing to the same log.
     let processTag: String
     private let openSessions = Atomic<Int>(0)
 
-    /// Opens the session log for `upstreams` built by `buildUpstreams(_:)`.
-    public init(config: Config, upstreams: [String: UpstreamTLSContext], logger: Logger) throws(ConfigErrors) {
+    /// Opens the session log for the contexts built by `buildContexts(_:)`.
+    public init(config: Config, contexts: TLSContexts, logger: Logger) throws(ConfigErrors) {
         do {
             sessionLog = try SessionLog(config.log.sessions)
         } catch {
             throw ConfigErrors([error])
         }
         self.config = config
-        self.upstreams = upstreams
+        self.upstreams = contexts.upstreams
+        self.downstreams = contexts.downstreams
         self.logger = logger
         self.processTag = String(UInt32.random(in: 0...UInt32.max), radix: 16)
     }
 
-    /// Builds every upstream's TLS context (loads CA files, certificates, keys: blocking work for
-    /// start-up, never for a loop thread). Throws every problem found, each naming its key.
-    public static func buildUpstreams(_ config: Config) throws(ConfigErrors) -> [String: UpstreamTLSContext] {
+    /// Builds every upstream's and every `tls` listener's TLS context (loads CA files, certificates,
+    /// keys, mints certificates: blocking work for start-up, never for a loop thread). Throws every
+    /// problem found, each naming its key.
+    public static func buildContexts(_ config: Config) throws(ConfigErrors) -> TLSContexts {
         var errors: [ConfigError] = []
+        var downstreams: [String: DownstreamTLSContext] = [:]
+        for listener in config.listeners where listener.accept == .tls {
+            do {
+                downstreams[listener.name] = try DownstreamTLSContext(listener: listener)
+            } catch {
+                errors.append(error)
+            }
+        }
         var upstreams: [String: UpstreamTLSContext] = [:]
         for upstream in config.upstreams {
             do {
@@ -46,7 +58,7 @@ public final class BridgeRuntime: Sendable {
             }
         }
         guard errors.isEmpty else { throw ConfigErrors(errors) }
-        return upstreams
+        return TLSContexts(upstreams: upstreams, downstreams: downstreams)
     }
 
     /// Counts a new session if the limit allows it.
@@ -62,4 +74,10 @@ public final class BridgeRuntime: Sendable {
     func releaseSession() {
         openSessions.wrappingSubtract(1, ordering: .relaxed)
     }
+}
+
+/// The TLS contexts of one configuration, built before anything runs.
+public struct TLSContexts: Sendable {
+    public var upstreams: [String: UpstreamTLSContext]
+    public var downstreams: [String: DownstreamTLSContext]
 }

@@ -7,18 +7,19 @@ import BridgeModel
 /// and timers hold it weakly. Every way a session can end goes through `finish(_:error:)`, the one
 /// teardown path, which frees both streams, writes the record and tells the worker.
 ///
-/// Phases: resolve → connect → handshake → open → (drain) → closed. The downstream is read only
-/// once the upstream is open, so a failed upstream costs the merchant nothing but a closed socket,
-/// and the merchant's bytes wait in the kernel meanwhile.
+/// Phases: (downstream_handshake →) resolve → connect → handshake → open → (drain) → closed.
+/// The upstream is dialled only once the merchant's TLS handshake (if any) succeeded and its name
+/// is routed, and the merchant's bytes are read only once the upstream is open: a refused or
+/// failed session costs the gateway nothing, and the merchant's bytes wait in the kernel meanwhile.
 final class Session: BufferedStreamDelegate {
     enum Phase: String {
+        case downstreamHandshake = "downstream_handshake"
         case resolve, connect, handshake, open, drain, closed
     }
 
     let id: String
     private unowned let worker: Worker
     private let listener: ListenerConfig
-    private let upstreamContext: UpstreamTLSContext
     private let limits: LimitsConfig
     private let downstreamAddress: String
     private let startTime = WallClock.now()
@@ -26,13 +27,21 @@ final class Session: BufferedStreamDelegate {
 
     private var phase = Phase.resolve
     private let downstream: BufferedStream
+    private let downstreamIsTLS: Bool
+    private var upstreamContext: UpstreamTLSContext?
     private var upstream: BufferedStream?
     private var resolution: Resolution?
     private var connection: Connection?
     private var dialled: SocketAddress?
     private var timer: Timer!
     private var lastActivity: Int64
-    private var tls: TLSDetails?
+
+    /// What each TLS handshake negotiated, for the record.
+    private var upstreamTLS: TLSDetails?
+    private var downstreamTLS: TLSDetails?
+    /// What the merchant's TLS client offered; kept only when its session is refused or fails.
+    private var offered: ClientHelloSummary?
+    private var hint: String?
 
     private var bytesUp = 0
     private var bytesDown = 0
@@ -43,15 +52,15 @@ final class Session: BufferedStreamDelegate {
     /// Why the session is ending once it entered `drain`, and the phase it ended from.
     private var pendingClose: (close: String, error: String?, phase: Phase)?
 
-    init(id: String, worker: Worker, listener: ListenerConfig, upstream: UpstreamTLSContext,
-         downstreamFD: Int32, downstreamAddress: String) {
+    /// `downstream` is the accepted connection, plain or a TLS server stream already handshaking.
+    init(id: String, worker: Worker, listener: ListenerConfig, downstream: BufferedStream, downstreamAddress: String) {
         self.id = id
         self.worker = worker
         self.listener = listener
-        self.upstreamContext = upstream
         self.limits = worker.runtime.config.limits
         self.downstreamAddress = downstreamAddress
-        self.downstream = BufferedStream(socket: downstreamFD, loop: worker.loop)
+        self.downstream = downstream
+        self.downstreamIsTLS = listener.accept == .tls
         self.lastActivity = startMilliseconds
     }
 
@@ -60,8 +69,44 @@ final class Session: BufferedStreamDelegate {
     func start() {
         downstream.delegate = self
         timer = Timer(loop: worker.loop) { [weak self] in self?.timerFired() }
+        if downstreamIsTLS {
+            phase = .downstreamHandshake
+            timer.schedule(afterMilliseconds: limits.handshakeTimeout.milliseconds)
+            downstream.enableReading()
+            downstream.enableWriting()
+        } else {
+            route(serverName: nil)
+        }
+    }
+
+    /// The merchant's TLS handshake succeeded: check its certificate if the listener wants one,
+    /// pick the upstream by SNI, and only then dial it.
+    private func downstreamHandshakeCompleted() {
+        downstream.disableReading()
+        let details = downstream.tlsDetails()
+        downstreamTLS = details
+        if let allowed = listener.tls?.clientCertFingerprints, !allowed.isEmpty {
+            guard let fingerprint = details?.peerFingerprint, allowed.contains(fingerprint) else {
+                offered = downstream.clientHello()
+                finish("refused", error: "the merchant's client certificate \(details?.peerSubject ?? "(none)")"
+                    + " (SHA-256 \(details?.peerFingerprint ?? "-")) is not in client_cert_fingerprints of listener \(listener.name)")
+                return
+            }
+        }
+        route(serverName: details?.serverName)
+    }
+
+    private func route(serverName: String?) {
+        guard let name = listener.upstreamName(forServerName: serverName),
+              let context = worker.runtime.upstreams[name] else {
+            finish("refused", error: "no route for server name \(serverName.map { "\"\($0)\"" } ?? "(none sent)")"
+                + " on listener \(listener.name), and it has no default upstream")
+            return
+        }
+        upstreamContext = context
+        phase = .resolve
         timer.schedule(afterMilliseconds: limits.connectTimeout.milliseconds)
-        let address = upstreamContext.config.address
+        let address = context.config.address
         resolution = Resolution(loop: worker.loop, host: address.host, port: address.port) { [weak self] result in
             self?.resolved(result)
         }
@@ -71,7 +116,7 @@ final class Session: BufferedStreamDelegate {
         resolution = nil
         switch result {
         case .failed(let reason):
-            finish("upstream_error", error: "could not resolve \(upstreamContext.config.address.host): \(reason)")
+            finish("upstream_error", error: "could not resolve \(upstreamContext?.config.address.host ?? "?"): \(reason)")
         case .addresses(let addresses):
             phase = .connect
             connection = Connection(loop: worker.loop, addresses: addresses) { [weak self] result in
@@ -88,8 +133,9 @@ final class Session: BufferedStreamDelegate {
             finish("upstream_error", error: reason)
         case .connected(let fd, let address):
             dialled = address
-            guard let stream = BufferedStream(tlsClientSocket: fd, context: upstreamContext, loop: worker.loop) else {
-                finish("upstream_error", error: "OpenSSL could not set up a TLS connection for \(upstreamContext.config.verifiedName)")
+            guard let context = upstreamContext,
+                  let stream = BufferedStream(tlsClientSocket: fd, context: context, loop: worker.loop) else {
+                finish("upstream_error", error: "OpenSSL could not set up a TLS connection for \(upstreamContext?.config.verifiedName ?? "?")")
                 return
             }
             phase = .handshake
@@ -103,17 +149,23 @@ final class Session: BufferedStreamDelegate {
 
     private func upstreamHandshakeCompleted() {
         guard let upstream else { return }
-        tls = upstream.tlsDetails()
+        upstreamTLS = upstream.tlsDetails()
         phase = .open
         lastActivity = EventLoop.monotonicMilliseconds()
         timer.schedule(afterMilliseconds: limits.idleTimeout.milliseconds)
+        // Bytes the merchant sent with its handshake are already buffered: pass them on now.
+        if downstream.inputLength > 0 { streamHasInput(downstream) }
         downstream.enableReading()
     }
 
     private func timerFired() {
         switch phase {
+        case .downstreamHandshake:
+            offered = downstream.clientHello()
+            finish("handshake_timeout", error: "the merchant did not complete the TLS handshake within handshake_timeout"
+                + " (\(limits.handshakeTimeout.text))")
         case .resolve, .connect:
-            let target = dialled.map(String.init(describing:)) ?? upstreamContext.config.address.description
+            let target = dialled.map(String.init(describing:)) ?? upstreamContext?.config.address.description ?? "?"
             finish("connect_timeout", error: "no connection to \(target) within connect_timeout (\(limits.connectTimeout.text)), phase \(phase.rawValue)")
         case .handshake:
             finish("handshake_timeout", error: "the upstream did not complete the TLS handshake within handshake_timeout (\(limits.handshakeTimeout.text))")
@@ -183,12 +235,23 @@ final class Session: BufferedStreamDelegate {
     }
 
     private func downstreamReported(_ event: StreamEvent) {
+        if phase == .downstreamHandshake {
+            switch event {
+            case .connected:
+                downstreamHandshakeCompleted()
+            case .endOfStream, .endOfStreamWithoutCloseNotify:
+                downstreamHandshakeFailed("the merchant closed the connection during the TLS handshake")
+            case .failed(let reason):
+                downstreamHandshakeFailed(reason)
+            }
+            return
+        }
         switch event {
         case .connected:
             break
         case .endOfStream, .endOfStreamWithoutCloseNotify:
             downstreamEnded = true
-            if let upstream { bytesUp += downstream.moveInput(to: upstream) }
+            if let upstream, phase == .open { bytesUp += downstream.moveInput(to: upstream) }
             // Nothing was ever sent, so no answer can be owed: close now instead of holding an
             // upstream connection open until idle_timeout. Otherwise keep the upstream open: the
             // merchant may have half-closed and still await the response (TLS cannot half-close).
@@ -198,6 +261,23 @@ final class Session: BufferedStreamDelegate {
         case .failed(let reason):
             finish("downstream_error", error: "downstream \(downstreamAddress): \(reason)")
         }
+    }
+
+    private func downstreamHandshakeFailed(_ reason: String) {
+        offered = downstream.clientHello()
+        downstreamTLS = downstream.tlsDetails()
+        let lowered = reason.lowercased()
+        let sni = offered?.serverName
+        if lowered.contains("unrecognized name") || (listener.upstreamName(forServerName: sni) == nil && lowered.contains("callback failed")) {
+            finish("refused", error: "no route for server name \(sni.map { "\"\($0)\"" } ?? "(none sent)") on listener"
+                + " \(listener.name), and it has no default upstream; the handshake was refused")
+            return
+        }
+        hint = HandshakeHint.downstreamFailure(error: reason, offered: offered, listener: listener)
+        let clientCertificateProblem = lowered.contains("did not return a certificate") || lowered.contains("certificate required")
+            || (listener.tls?.requireClientCert == true && lowered.contains("certificate verify failed"))
+        finish(clientCertificateProblem ? "refused" : "downstream_error",
+               error: "TLS handshake with the merchant at \(downstreamAddress) failed: \(reason)")
     }
 
     private func upstreamReported(_ event: StreamEvent) {
@@ -224,9 +304,9 @@ final class Session: BufferedStreamDelegate {
     }
 
     private func upstreamHandshakeFailed(_ reason: String) {
-        tls = upstream?.tlsDetails()
-        var text = "TLS handshake with \(upstreamContext.config.verifiedName) at \(dialled.map(String.init(describing:)) ?? "?") failed: \(reason)"
-        if let verification = tls?.verification, verification != "ok" {
+        upstreamTLS = upstream?.tlsDetails()
+        var text = "TLS handshake with \(upstreamContext?.config.verifiedName ?? "?") at \(dialled.map(String.init(describing:)) ?? "?") failed: \(reason)"
+        if let verification = upstreamTLS?.verification, verification != "ok" {
             text += "; certificate verify failed: \(verification)"
         }
         finish("upstream_error", error: text)
@@ -252,37 +332,46 @@ final class Session: BufferedStreamDelegate {
     func finish(_ close: String, error: String?) {
         guard phase != .closed else { return }
         let endedIn = pendingClose?.phase ?? phase
+        // close_notify goes to a peer whose TLS is healthy, never after a TLS or socket error.
+        let orderly = close != "upstream_error" && close != "downstream_error"
         timer?.cancel()
         resolution?.cancel()
         resolution = nil
         connection?.cancel()
         connection = nil
         if let upstream {
-            if tls == nil { tls = upstream.tlsDetails() }
+            if upstreamTLS == nil { upstreamTLS = upstream.tlsDetails() }
             bytesUp -= upstream.outputLength
-            upstream.free(sendCloseNotify: phase == .open && close != "upstream_error")
+            upstream.free(sendCloseNotify: phase == .open && orderly)
             self.upstream = nil
         }
         bytesDown -= downstream.outputLength
-        downstream.free(sendCloseNotify: false)
+        downstream.free(sendCloseNotify: downstreamIsTLS && phase != .downstreamHandshake && orderly)
         phase = .closed
         worker.sessionEnded(self, record: record(close: close, error: error, phase: endedIn))
     }
 
     private func record(close: String, error: String?, phase: Phase) -> SessionRecord {
-        let config = upstreamContext.config
+        let upstreamConfig = upstreamContext?.config
         return SessionRecord(
             time: startTime, session: id, listener: listener.name,
-            downstream: .init(address: downstreamAddress, protocol: "plain"),
-            upstream: .init(name: config.name, address: dialled?.description,
-                            serverName: upstreamContext.nameIsIPLiteral ? nil : config.verifiedName,
-                            protocol: tls?.protocolVersion, cipher: tls?.cipher, resumed: tls?.resumed ?? false,
-                            peer: tls?.peerSubject, peerIssuer: tls?.peerIssuer, verify: tls?.verification,
-                            clientCert: tls?.sentCertificate == true ? upstreamContext.clientCertificateSubject : nil,
+            downstream: .init(address: downstreamAddress,
+                              protocol: downstreamIsTLS ? downstreamTLS?.protocolVersion : "plain",
+                              cipher: downstreamTLS?.cipher,
+                              sni: downstreamTLS?.serverName ?? offered?.serverName,
+                              clientCert: downstreamTLS?.peerSubject,
+                              offered: offered.map { .init(maxVersion: $0.maxVersion, sni: $0.serverName,
+                                                           ciphers: $0.ciphers.map(\.description)) }),
+            upstream: .init(name: upstreamConfig?.name, address: dialled?.description,
+                            serverName: upstreamContext.map { $0.nameIsIPLiteral ? nil : $0.config.verifiedName } ?? nil,
+                            protocol: upstreamTLS?.protocolVersion, cipher: upstreamTLS?.cipher,
+                            resumed: upstreamTLS?.resumed ?? false, peer: upstreamTLS?.peerSubject,
+                            peerIssuer: upstreamTLS?.peerIssuer, verify: upstreamTLS?.verification,
+                            clientCert: upstreamTLS?.sentCertificate == true ? upstreamContext?.clientCertificateSubject : nil,
                             closeNotify: upstreamSentCloseNotify),
             bytes: .init(up: max(bytesUp, 0), down: max(bytesDown, 0)),
             durationMs: Int(EventLoop.monotonicMilliseconds() - startMilliseconds),
-            phase: phase.rawValue, close: close, error: error)
+            phase: phase.rawValue, close: close, error: error, hint: hint)
     }
 }
 

@@ -56,24 +56,37 @@ final class Worker {
 
     private func accept(fd: Int32, peer: SocketAddress?, listener: ListenerConfig) {
         let peerText = peer?.description ?? "unknown"
-        guard let upstream = runtime.upstreams[listener.upstream] else {
-            close(fd)
-            return
-        }
         guard runtime.reserveSession() else {
             close(fd)
-            let record = SessionRecord(
-                time: WallClock.now(), session: nextSessionID(), listener: listener.name,
-                downstream: .init(address: peerText, protocol: "plain"),
-                upstream: .init(name: upstream.config.name), phase: "accept", close: "limit",
-                error: "max_sessions (\(runtime.config.limits.maxSessions)) sessions are open; connection refused")
-            runtime.sessionLog.append(encoder.line(for: record))
+            refuseAtAccept(listener: listener, peer: peerText, close: "limit",
+                           error: "max_sessions (\(runtime.config.limits.maxSessions)) sessions are open; connection refused")
             return
         }
-        let session = Session(id: nextSessionID(), worker: self, listener: listener, upstream: upstream,
-                              downstreamFD: fd, downstreamAddress: peerText)
+        let downstream: BufferedStream?
+        if let context = runtime.downstreams[listener.name] {
+            downstream = BufferedStream(tlsServerSocket: fd, context: context, loop: loop)
+        } else {
+            downstream = BufferedStream(socket: fd, loop: loop)
+        }
+        guard let downstream else {
+            runtime.releaseSession()
+            refuseAtAccept(listener: listener, peer: peerText, close: "downstream_error",
+                           error: "OpenSSL could not set up a TLS connection for the merchant (out of memory?)")
+            return
+        }
+        let session = Session(id: nextSessionID(), worker: self, listener: listener, downstream: downstream,
+                              downstreamAddress: peerText)
         sessions[ObjectIdentifier(session)] = session
         session.start()
+    }
+
+    /// One record for a connection closed at accept, before it became a session.
+    private func refuseAtAccept(listener: ListenerConfig, peer: String, close: String, error: String) {
+        let record = SessionRecord(
+            time: WallClock.now(), session: nextSessionID(), listener: listener.name,
+            downstream: .init(address: peer, protocol: listener.accept == .plain ? "plain" : nil),
+            upstream: .init(name: listener.upstream), phase: "accept", close: close, error: error)
+        runtime.sessionLog.append(encoder.line(for: record))
     }
 
     /// Called by a session exactly once, from its teardown.

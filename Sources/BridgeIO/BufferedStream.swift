@@ -63,6 +63,22 @@ public final class BufferedStream {
         installCallbacks()
     }
 
+    /// Starts a TLS server handshake with a merchant on an accepted socket. The stream owns the
+    /// socket from now on; if OpenSSL cannot make the connection, the socket is closed and the
+    /// initialiser fails.
+    public init?(tlsServerSocket fd: Int32, context: DownstreamTLSContext, loop: EventLoop) {
+        guard let ssl = context.makeConnection() else {
+            close(fd)
+            return nil
+        }
+        bev = bufferevent_openssl_socket_new(loop.base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                             Int32(BEV_OPT_CLOSE_ON_FREE.rawValue))
+        self.ssl = ssl
+        // Legacy clients often just close TCP; that still ends the stream, see `eventReported`.
+        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1)
+        installCallbacks()
+    }
+
     deinit {
         free(sendCloseNotify: false)
     }
@@ -150,5 +166,10 @@ public final class BufferedStream {
     /// What the TLS handshake negotiated and verified; nil for a plain stream.
     public func tlsDetails() -> TLSDetails? {
         ssl.map(TLSDetails.init(ssl:))
+    }
+
+    /// What a TLS client offered, for a server-side stream whose ClientHello was read.
+    public func clientHello() -> ClientHelloSummary? {
+        ssl.flatMap(ClientHelloSummary.init(ssl:))
     }
 }

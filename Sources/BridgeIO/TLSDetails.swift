@@ -17,6 +17,10 @@ public struct TLSDetails: Sendable {
     public var verification: String?
     /// Whether this side sent a (non-empty) certificate.
     public var sentCertificate: Bool
+    /// The SNI name: what the client sent (server side) or asked for (client side).
+    public var serverName: String?
+    /// SHA-256 of the peer's certificate, 64 upper-case hex digits.
+    public var peerFingerprint: String?
 
     init(ssl: OpaquePointer) {
         let finished = SSL_is_init_finished(ssl) == 1
@@ -33,6 +37,9 @@ public struct TLSDetails: Sendable {
             verification = finished ? "ok" : nil
         }
         sentCertificate = tb_ssl_sent_client_certificate(ssl) == 1
+        serverName = string(fromC: SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name))
+        var hex = [CChar](repeating: 0, count: 65)
+        peerFingerprint = leaf.flatMap { tb_x509_sha256_hex($0, &hex) == 1 ? string(fromBuffer: hex) : nil }
     }
 }
 

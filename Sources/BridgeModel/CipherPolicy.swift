@@ -27,6 +27,20 @@ enum CipherPolicy {
         }
     }
 
+    /// The tokens of a merchant-side (downstream) cipher string that are refused even for legacy
+    /// clients: no encryption, no authentication, export grades. 3DES, RC4 and MD5 stay possible
+    /// there (where the linked OpenSSL still has them), because some legacy clients know nothing else.
+    static func refusedTokens(inDownstreamCipherString text: String) -> [String] {
+        let refused: Set<String> = ["NULL", "ENULL", "ANULL", "ADH", "AECDH", "ANON", "COMPLEMENTOFALL"]
+        return tokens(of: text).filter { token in
+            if token.hasPrefix("!") || token.hasPrefix("-") { return false }
+            let upper = token.uppercased().drop { $0 == "+" }
+            return upper.split(separator: "+").contains { name in
+                name.split(separator: "-").contains { refused.contains(String($0)) || $0.hasPrefix("EXP") }
+            }
+        }
+    }
+
     /// The TLS 1.3 suites that provide no encryption (RFC 9150 integrity-only suites), as written.
     static func weakTokens(inCipherSuites text: String) -> [String] {
         tokens(of: text).filter { token in

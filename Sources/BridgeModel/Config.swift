@@ -149,6 +149,9 @@ public struct UpstreamConfig: Sendable, Equatable {
 public enum AcceptMode: String, Sendable, Equatable {
     /// Plain TCP (HTTP or anything else) from the merchant.
     case plain
+    /// TLS from the merchant, terminated here with the listener's own policy (legacy versions allowed
+    /// when the listener says so), routed by SNI.
+    case tls
 }
 
 /// `[[listener]]`: one address that accepts the merchant's connections.
@@ -159,19 +162,116 @@ public struct ListenerConfig: Sendable, Equatable {
     public var listen: HostPort
     /// How connections are accepted.
     public var accept: AcceptMode
-    /// Name of the `[[upstream]]` each connection is forwarded to.
-    public var upstream: String
+    /// The default route: the `[[upstream]]` for connections that name no routed server (plain
+    /// listeners: every connection; TLS listeners: no SNI or an unrouted name). `nil` on a TLS
+    /// listener refuses those.
+    public var upstream: String?
+    /// `[listener.routes]`: server name (lowercased) → upstream name.
+    public var routes: [String: String]
+    /// The downstream TLS policy; present exactly when `accept` is `.tls`.
+    public var tls: DownstreamTLSConfig?
     /// Binding anything but a loopback address needs this, since the listener carries the merchant's
     /// client certificate to the gateway for whoever can reach it.
     public var unsafeListenPublic: Bool
 
-    public init(name: String, listen: HostPort, accept: AcceptMode = .plain, upstream: String,
-                unsafeListenPublic: Bool = false) {
+    public init(name: String, listen: HostPort, accept: AcceptMode = .plain, upstream: String?,
+                routes: [String: String] = [:], tls: DownstreamTLSConfig? = nil, unsafeListenPublic: Bool = false) {
         self.name = name
         self.listen = listen
         self.accept = accept
         self.upstream = upstream
+        self.routes = routes
+        self.tls = tls
         self.unsafeListenPublic = unsafeListenPublic
+    }
+
+    /// The upstream a connection goes to: the route for `serverName` (case-insensitive), else the
+    /// default route, else `nil` (refused).
+    public func upstreamName(forServerName serverName: String?) -> String? {
+        if let serverName, let routed = routes[serverName.lowercased()] { return routed }
+        return upstream
+    }
+
+    /// Every upstream this listener can reach.
+    public var reachableUpstreams: Set<String> {
+        Set(routes.values).union(upstream.map { [$0] } ?? [])
+    }
+}
+
+/// A TLS protocol version as written in config. The downstream side may go down to TLS 1.0;
+/// the upstream side has its own type (`UpstreamTLSVersion`) that cannot express less than 1.2.
+public enum TLSVersion: String, Sendable, Equatable, Comparable, CaseIterable {
+    case tls10 = "TLS1.0"
+    case tls11 = "TLS1.1"
+    case tls12 = "TLS1.2"
+    case tls13 = "TLS1.3"
+
+    public static func < (lhs: TLSVersion, rhs: TLSVersion) -> Bool {
+        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    }
+}
+
+/// A certificate file (PEM, with its chain) and its key, which may sit in the same file.
+public struct CertificateFiles: Sendable, Equatable {
+    public var cert: String
+    /// `nil` when the key is in `cert`.
+    public var key: String?
+
+    public init(cert: String, key: String? = nil) {
+        self.cert = cert
+        self.key = key
+    }
+}
+
+/// The TLS policy of a `tls` listener: how the merchant's TLS is terminated.
+///
+/// Independent of every upstream's policy: legacy versions and security level 0 exist only here,
+/// and only when `minVersion` asks for them.
+public struct DownstreamTLSConfig: Sendable, Equatable {
+    /// Lowest version accepted from the merchant.
+    public var minVersion: TLSVersion
+    /// Highest version accepted; `nil` means the newest OpenSSL has.
+    public var maxVersion: TLSVersion?
+    /// TLS ≤ 1.2 cipher string; `nil` means `DEFAULT:@SECLEVEL=0` for a legacy listener, OpenSSL's
+    /// default otherwise.
+    public var ciphers: String?
+    /// TLS 1.3 suites; `nil` means OpenSSL's default.
+    public var ciphersuites: String?
+    /// The static identity presented for every name without its own.
+    public var identity: CertificateFiles?
+    /// A local CA that mints a certificate for each routed name.
+    public var localCA: CertificateFiles?
+    /// Per-name static identities (lowercased names), which win over `identity` and minting.
+    public var certificates: [String: CertificateFiles]
+    /// Mirrored client authentication: the merchant must present a certificate.
+    public var requireClientCert: Bool
+    /// CA bundle the merchant's certificate must chain to.
+    public var clientCA: String?
+    /// SHA-256 fingerprints (64 upper-case hex digits) of the merchant certificates accepted.
+    public var clientCertFingerprints: [String]
+
+    public init(minVersion: TLSVersion = .tls12, maxVersion: TLSVersion? = nil, ciphers: String? = nil,
+                ciphersuites: String? = nil, identity: CertificateFiles? = nil, localCA: CertificateFiles? = nil,
+                certificates: [String: CertificateFiles] = [:], requireClientCert: Bool = false,
+                clientCA: String? = nil, clientCertFingerprints: [String] = []) {
+        self.minVersion = minVersion
+        self.maxVersion = maxVersion
+        self.ciphers = ciphers
+        self.ciphersuites = ciphersuites
+        self.identity = identity
+        self.localCA = localCA
+        self.certificates = certificates
+        self.requireClientCert = requireClientCert
+        self.clientCA = clientCA
+        self.clientCertFingerprints = clientCertFingerprints
+    }
+
+    /// Does this listener accept protocol versions older than TLS 1.2?
+    public var isLegacy: Bool { minVersion < .tls12 }
+
+    /// The cipher string actually applied.
+    public var effectiveCiphers: String? {
+        ciphers ?? (isLegacy ? "DEFAULT:@SECLEVEL=0" : nil)
     }
 }
 

@@ -1,11 +1,11 @@
 /// `[[listener]]` entries: where merchants connect, and which upstream each listener feeds.
 extension ConfigLoader {
-    static let listenerKeys = ["name", "listen", "accept", "upstream", "unsafe_listen_public"]
+    static let listenerKeys = ["name", "listen", "accept", "upstream", "routes", "unsafe_listen_public"] + tlsListenerKeys
 
     /// `declaresNone` is true when the file has no `listener` key or an empty list; a `listener`
     /// of the wrong type has already been reported and is not reported twice.
     static func readListeners(_ entries: [TableReader], upstreamNames: Set<String>, declaresNone: Bool,
-                              diagnostics: ConfigDiagnostics) -> [ListenerConfig] {
+                              base: String, diagnostics: ConfigDiagnostics) -> [ListenerConfig] {
         if declaresNone {
             diagnostics.add("listener", "no [[listener]] is configured, so the bridge would accept nothing; add one,"
                 + " e.g. [[listener]] name = \"plain\", listen = \"127.0.0.1:8080\", upstream = \"paygent-sandbox\"")
@@ -29,19 +29,30 @@ extension ConfigLoader {
             }
             let accept = entry.string("accept").flatMap { text -> AcceptMode? in
                 guard let mode = AcceptMode(rawValue: text) else {
-                    diagnostics.add(entry.key("accept"), "\"\(text)\" is not an accept mode; accepted values: \"plain\"")
+                    diagnostics.add(entry.key("accept"), "\"\(text)\" is not an accept mode; accepted values: \"plain\", \"tls\"")
                     return nil
                 }
                 return mode
-            }
-            let upstream = entry.requiredString("upstream", example: "paygent-sandbox").flatMap { target -> String? in
-                guard upstreamNames.contains(target) else {
-                    var message = "\"\(target)\" does not name an [[upstream]]"
-                    if let close = closestName(to: target, among: upstreamNames) { message += "; did you mean \"\(close)\"?" }
-                    diagnostics.add(entry.key("upstream"), message)
-                    return nil
+            } ?? (entry.contains("accept") ? nil : .plain)
+            let upstream = readUpstreamReference(entry, required: accept == .plain, upstreamNames: upstreamNames)
+            let routes = readRoutes(entry, upstreamNames: upstreamNames)
+            var tls: DownstreamTLSConfig?
+            switch accept {
+            case .plain:
+                if !routes.isEmpty {
+                    diagnostics.add(entry.key("routes"), "routes by server name need accept = \"tls\": a plain connection names no server")
                 }
-                return target
+                for key in tlsListenerKeys where entry.contains(key) {
+                    diagnostics.add(entry.key(key), "only applies to accept = \"tls\" listeners; remove it or set accept = \"tls\"")
+                }
+            case .tls:
+                if !entry.contains("upstream"), !entry.contains("routes") {
+                    diagnostics.add(entry.key("upstream"), "a tls listener needs a default upstream, [listener.routes], or both;"
+                        + " e.g. upstream = \"paygent-sandbox\"")
+                }
+                tls = readDownstreamTLS(entry, routes: routes, hasDefaultRoute: entry.contains("upstream"), base: base)
+            case nil:
+                break
             }
             let unsafePublic = entry.bool("unsafe_listen_public") ?? false
             if let listen, !unsafePublic, !isLoopback(listen.host) {
@@ -49,12 +60,51 @@ extension ConfigLoader {
                     + " forwarded to the gateway under the merchant's client certificate. Listen on 127.0.0.1 or [::1],"
                     + " or set unsafe_listen_public = true if only trusted hosts can reach this address")
             }
-            if let name, let listen, let upstream, diagnostics.errors.count == errorsBefore {
-                listeners.append(ListenerConfig(name: name, listen: listen, accept: accept ?? .plain, upstream: upstream,
-                                                unsafeListenPublic: unsafePublic))
+            if let name, let listen, let accept, diagnostics.errors.count == errorsBefore {
+                listeners.append(ListenerConfig(name: name, listen: listen, accept: accept, upstream: upstream,
+                                                routes: routes, tls: tls, unsafeListenPublic: unsafePublic))
             }
         }
         return listeners
+    }
+
+    /// `upstream`: the default route, which must name an `[[upstream]]`.
+    private static func readUpstreamReference(_ entry: TableReader, required: Bool, upstreamNames: Set<String>) -> String? {
+        let text = required ? entry.requiredString("upstream", example: "paygent-sandbox") : entry.string("upstream")
+        return text.flatMap { target in
+            checkUpstreamReference(target, key: entry.key("upstream"), upstreamNames: upstreamNames, entry: entry)
+        }
+    }
+
+    /// `[listener.routes]`: server name → upstream name. Names are kept lowercased, as SNI compares.
+    private static func readRoutes(_ entry: TableReader, upstreamNames: Set<String>) -> [String: String] {
+        guard let routes = entry.section("routes") else { return [:] }
+        var result: [String: String] = [:]
+        for name in routes.table.keys.sorted() {
+            let key = routes.key(name)
+            guard isValidHostName(Substring(name)) else {
+                entry.diagnostics.add(key, "\"\(name)\" is not a server name; routes map DNS names as clients send them in SNI")
+                continue
+            }
+            guard let target = routes.string(name),
+                  let upstream = checkUpstreamReference(target, key: key, upstreamNames: upstreamNames, entry: entry) else { continue }
+            if result[name.lowercased()] != nil {
+                entry.diagnostics.add(key, "\"\(name)\" is routed twice (names compare case-insensitively); keep one")
+            }
+            result[name.lowercased()] = upstream
+        }
+        return result
+    }
+
+    private static func checkUpstreamReference(_ target: String, key: String, upstreamNames: Set<String>,
+                                               entry: TableReader) -> String? {
+        guard upstreamNames.contains(target) else {
+            var message = "\"\(target)\" does not name an [[upstream]]"
+            if let close = closestName(to: target, among: upstreamNames) { message += "; did you mean \"\(close)\"?" }
+            entry.diagnostics.add(key, message)
+            return nil
+        }
+        return target
     }
 
     /// `listen`: an IP literal (or `localhost`) with a port.

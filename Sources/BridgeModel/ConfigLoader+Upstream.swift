@@ -41,10 +41,10 @@ extension ConfigLoader {
                 }
                 return text
             }
-        let caFile = readableFile(entry, "ca_file", base: base)
-        let clientCert = readableFile(entry, "client_cert", base: base)
-        let clientKey = readableFile(entry, "client_key", base: base)
-        let passwordFile = readableFile(entry, "client_key_password_file", base: base)
+        let caFile = entry.readableFile("ca_file", base: base)
+        let clientCert = entry.readableFile("client_cert", base: base)
+        let clientKey = entry.readableFile("client_key", base: base)
+        let passwordFile = entry.readableFile("client_key_password_file", base: base)
         for dependent in ["client_key", "client_key_password_file"] where entry.contains(dependent) && !entry.contains("client_cert") {
             entry.diagnostics.add(entry.key(dependent), "is set without client_cert; set client_cert to the certificate this key belongs to")
         }
@@ -63,17 +63,6 @@ extension ConfigLoader {
         return UpstreamConfig(name: name, address: address, serverName: serverName, caFile: caFile,
                               clientCert: clientCert, clientKey: clientKey, clientKeyPasswordFile: passwordFile,
                               minVersion: minVersion ?? .tls12, ciphers: ciphers, ciphersuites: suites)
-    }
-
-    /// A file the TLS context will read, resolved against the config's directory and checked now.
-    private static func readableFile(_ entry: TableReader, _ key: String, base: String) -> String? {
-        guard let path = entry.nonEmptyString(key, ifEmpty: "omit the key or give a file path") else { return nil }
-        let resolved = ConfigFiles.resolve(path, against: base)
-        if let problem = ConfigFiles.problemReading(resolved) {
-            entry.diagnostics.add(entry.key(key), problem)
-            return nil
-        }
-        return resolved
     }
 
     /// `"TLS1.2"` or `"TLS1.3"`; anything older is refused with the floor spelled out.

@@ -49,7 +49,7 @@ public enum ConfigLoader {
         config.upstreams = upstreams.configs
         config.listeners = readListeners(reader.arrayOfTables("listener"), upstreamNames: upstreams.names,
                                          declaresNone: root["listener"]?.array?.isEmpty ?? true,
-                                         diagnostics: diagnostics)
+                                         base: base, diagnostics: diagnostics)
 
         guard diagnostics.errors.isEmpty else { throw ConfigErrors(diagnostics.errors) }
         return config

@@ -18,28 +18,87 @@ public struct SessionRecord: Codable, Sendable, Equatable {
     /// Milliseconds from accept to close.
     public var durationMs: Int
     /// The phase the session was in when it ended: accept (refused at accept, e.g. by max_sessions),
-    /// resolve, connect, handshake, open, drain.
+    /// downstream_handshake (the merchant's TLS), resolve, connect, handshake (the upstream's TLS),
+    /// open, drain.
     public var phase: String
     /// Who ended the session and how: downstream_eof, upstream_eof, idle_timeout, connect_timeout,
-    /// handshake_timeout, upstream_refused, downstream_error, upstream_error, limit, shutdown.
+    /// handshake_timeout, downstream_error, upstream_error, refused (by policy: no route for the
+    /// server name, client certificate missing or not allowed), limit, shutdown.
     public var close: String
     /// `nil` for a normal end; otherwise an operator-readable reason with OpenSSL's error text.
     public var error: String?
+    /// A plain-language suggestion for a failed handshake ("use the plain listener"), or `nil`.
+    public var hint: String?
 
     public struct Downstream: Codable, Sendable, Equatable {
         /// Peer `IP:port` of the merchant's connection.
         public var address: String
-        /// `"plain"`, or the TLS version the merchant spoke.
-        public var `protocol`: String
-        public init(address: String, protocol: String) {
+        /// `"plain"`, or the TLS version the merchant spoke (`nil` if its TLS handshake failed).
+        public var `protocol`: String?
+        /// The TLS cipher the merchant negotiated.
+        public var cipher: String?
+        /// The server name the merchant sent (SNI).
+        public var sni: String?
+        /// Subject (RFC 2253) of the certificate the merchant presented.
+        public var clientCert: String?
+        /// What the merchant's TLS client offered; `nil` on plain listeners.
+        public var offered: Offered?
+
+        public init(address: String, protocol: String?, cipher: String? = nil, sni: String? = nil,
+                    clientCert: String? = nil, offered: Offered? = nil) {
             self.address = address
             self.protocol = `protocol`
+            self.cipher = cipher
+            self.sni = sni
+            self.clientCert = clientCert
+            self.offered = offered
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case address, `protocol`, cipher, sni, clientCert = "client_cert", offered
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(address, forKey: .address)
+            try c.encode(`protocol`, forKey: .protocol)
+            try c.encode(cipher, forKey: .cipher)
+            try c.encode(sni, forKey: .sni)
+            try c.encode(clientCert, forKey: .clientCert)
+            try c.encode(offered, forKey: .offered)
+        }
+    }
+
+    /// A merchant TLS client's ClientHello, summarised: enough to explain a refusal.
+    public struct Offered: Codable, Sendable, Equatable {
+        /// Highest version offered, OpenSSL's spelling ("TLSv1").
+        public var maxVersion: String
+        /// The SNI name, or `nil` when none was sent.
+        public var sni: String?
+        /// The first suites offered (OpenSSL names, or code points this OpenSSL does not know).
+        public var ciphers: [String]
+
+        public init(maxVersion: String, sni: String?, ciphers: [String]) {
+            self.maxVersion = maxVersion
+            self.sni = sni
+            self.ciphers = ciphers
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case maxVersion = "max_version", sni, ciphers
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(maxVersion, forKey: .maxVersion)
+            try c.encode(sni, forKey: .sni)
+            try c.encode(ciphers, forKey: .ciphers)
         }
     }
 
     public struct Upstream: Codable, Sendable, Equatable {
-        /// The `[[upstream]]` name.
-        public var name: String
+        /// The `[[upstream]]` name; `nil` when no route matched.
+        public var name: String?
         /// The `IP:port` dialled (the last one tried), or `nil` if the name never resolved.
         public var address: String?
         /// The name sent as SNI and verified (`nil` when none was sent, for an IP literal).
@@ -62,7 +121,7 @@ public struct SessionRecord: Codable, Sendable, Equatable {
         /// bytes arrived, but the end was not authenticated); `nil` when the bridge closed first.
         public var closeNotify: Bool?
 
-        public init(name: String, address: String? = nil, serverName: String? = nil, protocol: String? = nil,
+        public init(name: String?, address: String? = nil, serverName: String? = nil, protocol: String? = nil,
                     cipher: String? = nil, resumed: Bool = false, peer: String? = nil, peerIssuer: String? = nil,
                     verify: String? = nil, clientCert: String? = nil, closeNotify: Bool? = nil) {
             self.name = name
@@ -111,7 +170,7 @@ public struct SessionRecord: Codable, Sendable, Equatable {
 
     public init(time: String, session: String, direction: String = "outbound", listener: String,
                 downstream: Downstream, upstream: Upstream, bytes: Bytes = Bytes(), durationMs: Int = 0,
-                phase: String, close: String, error: String? = nil) {
+                phase: String, close: String, error: String? = nil, hint: String? = nil) {
         self.time = time
         self.session = session
         self.direction = direction
@@ -123,11 +182,12 @@ public struct SessionRecord: Codable, Sendable, Equatable {
         self.phase = phase
         self.close = close
         self.error = error
+        self.hint = hint
     }
 
     enum CodingKeys: String, CodingKey {
         case time, session, direction, listener, downstream, upstream, bytes
-        case durationMs = "duration_ms", phase, close, error
+        case durationMs = "duration_ms", phase, close, error, hint
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -143,5 +203,6 @@ public struct SessionRecord: Codable, Sendable, Equatable {
         try c.encode(phase, forKey: .phase)
         try c.encode(close, forKey: .close)
         try c.encode(error, forKey: .error)
+        try c.encode(hint, forKey: .hint)
     }
 }

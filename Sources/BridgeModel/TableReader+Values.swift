@@ -65,6 +65,17 @@ extension TableReader {
         if bytes % 1024 == 0 { return "\(bytes / 1024) KiB" }
         return "\(bytes) bytes"
     }
+
+    /// A file the bridge will read, resolved against the config's directory and checked now.
+    func readableFile(_ name: String, base: String) -> String? {
+        guard let path = nonEmptyString(name, ifEmpty: "omit the key or give a file path") else { return nil }
+        let resolved = ConfigFiles.resolve(path, against: base)
+        if let problem = ConfigFiles.problemReading(resolved) {
+            diagnostics.add(key(name), problem)
+            return nil
+        }
+        return resolved
+    }
 }
 
 extension String {

@@ -17,6 +17,36 @@ void tb_ssl_ctx_set_client_session_cache(SSL_CTX *ctx) { SSL_CTX_set_session_cac
 uint64_t tb_ssl_op_no_compression(void) { return SSL_OP_NO_COMPRESSION; }
 uint64_t tb_ssl_op_no_renegotiation(void) { return SSL_OP_NO_RENEGOTIATION; }
 uint64_t tb_ssl_op_no_ticket(void) { return SSL_OP_NO_TICKET; }
+uint64_t tb_ssl_op_cipher_server_preference(void) { return SSL_OP_CIPHER_SERVER_PREFERENCE; }
+
+int tb_ssl_ctx_set_servername_callback(SSL_CTX *ctx, tb_servername_callback callback, void *arg) {
+    if (!SSL_CTX_set_tlsext_servername_callback(ctx, callback)) return 0;
+    return (int)SSL_CTX_set_tlsext_servername_arg(ctx, arg);
+}
+
+static int accept_any_chain(int preverify_ok, X509_STORE_CTX *store) {
+    (void)preverify_ok; (void)store;
+    return 1;
+}
+
+void tb_ssl_ctx_verify_client(SSL_CTX *ctx, int accept_any) {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any ? accept_any_chain : NULL);
+}
+
+int tb_ssl_ctx_set_dh_auto(SSL_CTX *ctx) { return (int)SSL_CTX_set_dh_auto(ctx, 1); }
+
+int tb_x509_sha256_hex(const X509 *cert, char *out65) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (cert == NULL || !X509_digest(cert, EVP_sha256(), digest, &length) || length != 32) return 0;
+    static const char hex[] = "0123456789ABCDEF";
+    for (unsigned int i = 0; i < length; i++) {
+        out65[2 * i] = hex[digest[i] >> 4];
+        out65[2 * i + 1] = hex[digest[i] & 0x0f];
+    }
+    out65[64] = '\0';
+    return 1;
+}
 
 int tb_cipher_is_weak(const SSL_CIPHER *cipher) {
     int cipher_nid = SSL_CIPHER_get_cipher_nid(cipher);
@@ -82,9 +112,37 @@ int tb_x509_name_rfc2253(const X509_NAME *name, char *buffer, size_t size) {
 }
 
 X509 *tb_ssl_peer_leaf_unverified(const SSL *ssl) {
+    X509 *leaf = SSL_get0_peer_certificate(ssl);
+    if (leaf != NULL) return leaf;
     STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
     if (chain == NULL || sk_X509_num(chain) == 0) return NULL;
     return sk_X509_value(chain, 0);
+}
+
+STACK_OF(X509) *tb_load_certificate_chain(const char *path, X509 **leaf) {
+    *leaf = NULL;
+    BIO *bio = BIO_new_file(path, "r");
+    if (bio == NULL) return NULL;
+    STACK_OF(X509) *chain = sk_X509_new_null();
+    X509 *cert = NULL;
+    while (chain != NULL && (cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        if (*leaf == NULL) {
+            *leaf = cert;
+        } else if (!sk_X509_push(chain, cert)) {
+            X509_free(cert);
+        }
+    }
+    ERR_clear_error();  // the loop always ends on "no start line"
+    BIO_free(bio);
+    if (*leaf == NULL) {
+        sk_X509_pop_free(chain, X509_free);
+        return NULL;
+    }
+    return chain;
+}
+
+void tb_free_certificate_chain(STACK_OF(X509) *chain) {
+    if (chain != NULL) sk_X509_pop_free(chain, X509_free);
 }
 
 X509 *tb_read_certificate(const char *path) {

@@ -15,38 +15,79 @@ struct CheckCommand: ParsableCommand {
 
     func run() throws {
         let config = try loadConfigOrExit(options.config)
-        let upstreams: [String: UpstreamTLSContext]
+        let contexts: TLSContexts
         do {
-            upstreams = try BridgeRuntime.buildUpstreams(config)
+            contexts = try BridgeRuntime.buildContexts(config)
         } catch {
             printErrors(error, configPath: options.config)
             throw ExitCode(1)
         }
+        let capabilities = LibraryVersions.openSSLCapabilities()
         print("config \(options.config): OK")
         print("workers: \(config.workers)")
         print("session log: \(describe(config.log.sessions)), level \(config.log.level.rawValue)")
         for listener in config.listeners {
-            print("listener \(listener.name): \(listener.listen) accepts \(listener.accept.rawValue) → upstream \(listener.upstream)")
+            describe(listener, context: contexts.downstreams[listener.name], capabilities: capabilities)
         }
         for upstream in config.upstreams {
-            guard let context = upstreams[upstream.name] else { continue }
-            print("upstream \(upstream.name): \(upstream.address)")
-            print("  verifies: \(upstream.verifiedName) against \(upstream.caFile ?? "the system CA store")"
-                + (context.nameIsIPLiteral ? " (IP literal: no SNI)" : ", sends SNI"))
-            print("  TLS: \(upstream.minVersion.rawValue) or newer; \(context.offeredCiphers.count) ciphers offered, first \(context.offeredCiphers.prefix(3).joined(separator: ", "))")
-            if let subject = context.clientCertificateSubject {
-                let days = (context.clientCertificateSecondsLeft ?? 0) / 86_400
-                print("  client certificate: \(subject), expires in \(days) days")
-                if days < 30 {
-                    print("  warning: the client certificate expires in less than 30 days; renew it with the gateway")
-                }
-            } else {
-                print("  client certificate: none (the gateway may require one)")
+            guard let context = contexts.upstreams[upstream.name] else { continue }
+            describe(upstream, context: context)
+        }
+        let summary = capabilities.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value ? "yes" : "no")" }
+        print("linked \(LibraryVersions.openSSL): \(summary.joined(separator: ", "))")
+    }
+
+    private func describe(_ listener: ListenerConfig, context: DownstreamTLSContext?, capabilities: [String: Bool]) {
+        let routes = listener.routes.sorted { $0.key < $1.key }.map { "\($0.key) → \($0.value)" }
+        var line = "listener \(listener.name): \(listener.listen) accepts \(listener.accept.rawValue)"
+        if let upstream = listener.upstream { line += ", default upstream \(upstream)" }
+        if !routes.isEmpty { line += ", routes \(routes.joined(separator: ", "))" }
+        print(line)
+        guard let context, let policy = listener.tls else { return }
+        let versions = TLSVersion.allCases.filter { $0 >= policy.minVersion && $0 <= (policy.maxVersion ?? .tls13) }
+        print("  accepts \(versions.map(\.rawValue).joined(separator: ", ")) from merchants"
+            + (policy.isLegacy ? " (legacy: security level 0 on this listener only)" : ""))
+        print("  \(context.acceptedCiphers.count) suites, first \(context.acceptedCiphers.prefix(4).joined(separator: ", "))")
+        if policy.isLegacy {
+            let families = ["AES-CBC": context.acceptedCiphers.contains { $0.contains("AES") && !$0.contains("GCM") },
+                            "AES-GCM": context.acceptedCiphers.contains { $0.contains("GCM") },
+                            "3DES": context.acceptedCiphers.contains { $0.contains("DES-CBC3") },
+                            "RC4": context.acceptedCiphers.contains { $0.contains("RC4") }]
+            print("  cipher families: " + families.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value ? "yes" : "no")" }.joined(separator: ", "))
+            if capabilities["3DES"] != true || capabilities["RC4"] != true {
+                print("  note: this OpenSSL has no 3DES or RC4 suites; a client that offers only those cannot connect here —"
+                    + " point it at a plain listener")
             }
         }
-        let capabilities = LibraryVersions.openSSLCapabilities().sorted { $0.key < $1.key }
-            .map { "\($0.key) \($0.value ? "yes" : "no")" }
-        print("linked \(LibraryVersions.openSSL): \(capabilities.joined(separator: ", "))")
+        for (name, identity) in context.identities.sorted(by: { $0.key < $1.key }) {
+            print("  \(name): presents \(identity.subject), expires in \(identity.secondsLeft / 86_400) days")
+        }
+        if let identity = context.defaultIdentity {
+            print("  without SNI or for unrouted names: presents \(identity.subject)")
+        } else {
+            print("  without SNI or for unrouted names: refused")
+        }
+        if policy.requireClientCert {
+            let trust = [policy.clientCA.map { "issued by \($0)" },
+                         policy.clientCertFingerprints.isEmpty ? nil : "\(policy.clientCertFingerprints.count) allowed fingerprints"]
+            print("  requires a merchant client certificate: \(trust.compactMap { $0 }.joined(separator: ", "))")
+        }
+    }
+
+    private func describe(_ upstream: UpstreamConfig, context: UpstreamTLSContext) {
+        print("upstream \(upstream.name): \(upstream.address)")
+        print("  verifies: \(upstream.verifiedName) against \(upstream.caFile ?? "the system CA store")"
+            + (context.nameIsIPLiteral ? " (IP literal: no SNI)" : ", sends SNI"))
+        print("  TLS: \(upstream.minVersion.rawValue) or newer; \(context.offeredCiphers.count) ciphers offered, first \(context.offeredCiphers.prefix(3).joined(separator: ", "))")
+        if let subject = context.clientCertificateSubject {
+            let days = (context.clientCertificateSecondsLeft ?? 0) / 86_400
+            print("  client certificate: \(subject), expires in \(days) days")
+            if days < 30 {
+                print("  warning: the client certificate expires in less than 30 days; renew it with the gateway")
+            }
+        } else {
+            print("  client certificate: none (the gateway may require one)")
+        }
     }
 
     private func describe(_ destination: LogDestination) -> String {

@@ -18,8 +18,8 @@ struct RunCommand: ParsableCommand {
         bootstrapLogging(level: config.log.level)
         let logger = Logger(label: "tls-bridge")
         do {
-            let upstreams = try BridgeRuntime.buildUpstreams(config)
-            let runtime = try BridgeRuntime(config: config, upstreams: upstreams, logger: logger)
+            let contexts = try BridgeRuntime.buildContexts(config)
+            let runtime = try BridgeRuntime(config: config, contexts: contexts, logger: logger)
             try Bridge.run(runtime: runtime)
         } catch {
             printErrors(error, configPath: options.config)

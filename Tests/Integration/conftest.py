@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from support import certs  # noqa: E402
+from support import certs, legacy  # noqa: E402
 from support.bridge import Bridge, base_config, run_cli  # noqa: E402
 from support.dns import DnsStub  # noqa: E402
 from support.servers import ThreadedUpstream, Upstream, server_context  # noqa: E402
@@ -46,19 +46,28 @@ def pki(tmp_path_factory) -> certs.Pki:
     return certs.generate(tmp_path_factory.mktemp("pki"))
 
 
+@pytest.fixture(scope="session")
+def legacy_pki(tmp_path_factory) -> legacy.LegacyPki:
+    """Merchant-side PKI for tls listeners: listener identities, a minting CA, another client CA."""
+    return legacy.generate(tmp_path_factory.mktemp("legacy-pki"))
+
+
 @pytest.fixture
 def upstream(pki):
     """Factory: upstream(ctx=None, **server_context kwargs) starts a gateway-like TLS server.
 
     `upstream(tls=False)` starts a TCP server that never answers the handshake; `threaded=True` a blocking
-    ECHO-only server whose failed handshakes send their TLS alert (see `ThreadedUpstream`).
+    ECHO-only server whose failed handshakes send their TLS alert (see `ThreadedUpstream`); `http=True` a
+    blocking HTTPS server for curl (see `legacy.HttpsUpstream`).
     """
     started: list[Upstream] = []
 
     def make(context=None, *, tls: bool = True, threaded: bool = False, name: str = "upstream",
-             **ctx_kwargs):
+             http: bool = False, **ctx_kwargs):
         ctx = None if not tls else (context or server_context(pki, **ctx_kwargs))
-        if threaded:
+        if http:  # blocking HTTPS server answering POST /echo (for curl)
+            server = legacy.HttpsUpstream(ctx, name=name).start()
+        elif threaded:
             server = ThreadedUpstream(ctx, name=name).start()
         else:
             server = Upstream(ctx, name=name).start()

@@ -15,10 +15,19 @@ int tb_ssl_set_tlsext_host_name(SSL *ssl, const char *name);
 int tb_ssl_ctx_set1_groups_list(SSL_CTX *ctx, const char *groups);
 void tb_ssl_ctx_set_client_session_cache(SSL_CTX *ctx);
 
+// Server side: the SNI callback (a macro in OpenSSL), and accepting any client chain so that
+// the caller can decide by fingerprint after the handshake.
+typedef int (*tb_servername_callback)(SSL *ssl, int *alert, void *arg);
+int tb_ssl_ctx_set_servername_callback(SSL_CTX *ctx, tb_servername_callback callback, void *arg);
+void tb_ssl_ctx_verify_client(SSL_CTX *ctx, int accept_any_chain);
+int tb_ssl_ctx_set_dh_auto(SSL_CTX *ctx);
+// SHA-256 of the certificate's DER, as 64 upper-case hex digits plus NUL (buffer of 65 bytes).
+int tb_x509_sha256_hex(const X509 *cert, char *out65);
 // Option bits for SSL_CTX_set_options.
 uint64_t tb_ssl_op_no_compression(void);
 uint64_t tb_ssl_op_no_renegotiation(void);
 uint64_t tb_ssl_op_no_ticket(void);
+uint64_t tb_ssl_op_cipher_server_preference(void);
 
 // Returns 1 when the cipher is one the upstream side must never use: 3DES, DES, RC4, no
 // encryption, no authentication, MD5 MAC, or fewer than 128 bits.
@@ -38,8 +47,14 @@ void tb_cleanse(void *buffer, size_t len);
 // Writes `name` as an RFC 2253 string into `buffer` (NUL-terminated, truncated to fit).
 // Returns the length written, or -1.
 int tb_x509_name_rfc2253(const X509_NAME *name, char *buffer, size_t size);
-// The first certificate the peer sent, even when verification failed; not owned by the caller.
+// The peer's own certificate, also when verification failed (a client then keeps it only in the
+// peer chain; a server's peer chain lacks it). Not owned by the caller.
 X509 *tb_ssl_peer_leaf_unverified(const SSL *ssl);
+// Reads every certificate of a PEM file: the first into *leaf (owned by the caller, X509_free),
+// the rest as the chain (owned by the caller, tb_free_certificate_chain; never NULL on success).
+// Returns NULL and leaves *leaf NULL when the file holds no certificate.
+STACK_OF(X509) *tb_load_certificate_chain(const char *path, X509 **leaf);
+void tb_free_certificate_chain(STACK_OF(X509) *chain);
 // Reads a PEM certificate file's first certificate; the caller owns it (X509_free).
 X509 *tb_read_certificate(const char *path);
 // Seconds from now until the certificate's notAfter (negative when expired), and until notBefore.

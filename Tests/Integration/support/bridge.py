@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -21,12 +22,12 @@ START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 CLI_TIMEOUT = 20.0
 RECORD_KEYS = {"time", "session", "direction", "listener", "downstream", "upstream", "bytes", "duration_ms",
-               "phase", "close", "error"}
+               "phase", "close", "error", "hint"}
 UPSTREAM_KEYS = {"name", "address", "server_name", "protocol", "cipher", "resumed", "peer", "peer_issuer",
                  "verify", "client_cert"}
-PHASES = {"resolve", "connect", "handshake", "open", "drain"}
+PHASES = {"accept", "downstream_handshake", "resolve", "connect", "handshake", "open", "drain"}
 CLOSES = {"downstream_eof", "upstream_eof", "idle_timeout", "connect_timeout", "handshake_timeout",
-          "upstream_error", "downstream_error", "limit", "shutdown"}
+          "upstream_error", "downstream_error", "refused", "limit", "shutdown"}
 
 
 # --- config -------------------------------------------------------------------------------------------------
@@ -43,8 +44,28 @@ def _toml_value(value) -> str:
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def _toml_subtables(path: str, table: dict) -> list[str]:
+    """Scalars of `table`, then its dict values as [path.key] sub-tables (e.g. [listener.routes])."""
+    lines = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items() if not isinstance(v, dict)]
+    for k, v in table.items():
+        if isinstance(v, dict):
+            sub = f"{path}.{_toml_key(k)}"
+            body = _toml_subtables(sub, v)
+            # a table holding only sub-tables needs no header of its own ([listener.certificates."name"])
+            lines += body if v and all(isinstance(x, dict) for x in v.values()) else ["", f"[{sub}]"] + body
+    return lines
+
+
 def to_toml(config: dict) -> str:
-    """Top-level scalars, then [tables], then [[arrays of tables]]; enough for tls-bridge's config."""
+    """Top-level scalars, then [tables], then [[arrays of tables]]; enough for tls-bridge's config.
+
+    A dict inside a table is written as a sub-table after the table's own keys ([listener.routes],
+    [listener.certificates."name"]); keys that are not bare TOML keys are quoted.
+    """
     lines: list[str] = []
     tables, arrays = [], []
     for key, value in config.items():
@@ -55,10 +76,10 @@ def to_toml(config: dict) -> str:
         else:
             lines.append(f"{key} = {_toml_value(value)}")
     for key, table in tables:
-        lines += ["", f"[{key}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+        lines += ["", f"[{key}]"] + _toml_subtables(key, table)
     for key, items in arrays:
         for table in items:
-            lines += ["", f"[[{key}]]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+            lines += ["", f"[[{key}]]"] + _toml_subtables(key, table)
     return "\n".join(lines) + "\n"
 
 
@@ -72,10 +93,13 @@ def free_port() -> int:
 
 def base_config(pki: Pki, workdir: Path, upstream_address: str, *, listen_port: int | None = None,
                 upstream: dict | None = None, limits: dict | None = None, dns: dict | None = None,
-                level: str = "info", workers=2) -> dict:
+                level: str = "info", workers=2, listener: dict | None = None,
+                extra_upstreams: list[dict] | None = None) -> dict:
     """The suite's standard config: one plain listener "plain" → upstream "gw" with SNI gateway.test.
 
-    `upstream` / `limits` entries override or add keys; a value of None removes a key.
+    `upstream` / `limits` / `listener` entries override or add keys; a value of None removes a key.
+    A dict value in `listener` becomes a sub-table ([listener.routes]). Each `extra_upstreams` entry is
+    another [[upstream]]: gw's keys (without a client certificate) overridden by the entry.
     """
     gw = {
         "name": "gw",
@@ -105,12 +129,23 @@ def base_config(pki: Pki, workdir: Path, upstream_address: str, *, listen_port: 
     if dns is not None:
         config["dns"] = dns
     config["upstream"] = [gw]
-    config["listener"] = [{
+    for extra in extra_upstreams or ():
+        entry = {k: v for k, v in gw.items()
+                 if k not in ("client_cert", "client_key", "client_key_password_file")}
+        entry.update(extra)
+        config["upstream"].append({k: v for k, v in entry.items() if v is not None})
+    lst = {
         "name": "plain",
         "listen": f"127.0.0.1:{listen_port or free_port()}",
         "accept": "plain",
         "upstream": "gw",
-    }]
+    }
+    for key, value in (listener or {}).items():
+        if value is None:
+            lst.pop(key, None)
+        else:
+            lst[key] = value
+    config["listener"] = [lst]
     return config
 
 
@@ -273,7 +308,7 @@ def check_record_shape(record: dict) -> None:
     """Every record has every key, with values from the documented sets."""
     assert set(record) >= RECORD_KEYS, f"missing keys {RECORD_KEYS - set(record)} in {record}"
     assert set(record["upstream"]) >= UPSTREAM_KEYS, f"missing upstream keys in {record}"
-    assert set(record["downstream"]) >= {"address", "protocol"}, record
+    assert set(record["downstream"]) >= {"address", "protocol", "cipher", "sni", "client_cert", "offered"}, record
     assert set(record["bytes"]) >= {"up", "down"}, record
     assert record["direction"] == "outbound", record
     assert record["phase"] in PHASES, record

@@ -1,0 +1,52 @@
+import BridgeIO
+import BridgeModel
+
+/// Plain-language advice for a merchant TLS handshake that failed, from what the client offered
+/// and what OpenSSL said. Written for the operator who reads the session record, not for the peer.
+enum HandshakeHint {
+    static func downstreamFailure(error: String, offered: ClientHelloSummary?, listener: ListenerConfig) -> String? {
+        let text = error.lowercased()
+        let policy = listener.tls ?? DownstreamTLSConfig()
+        guard let offered else {
+            if text.contains("http request") {
+                return "the client sent plain HTTP to this TLS listener: use https:// here, or point http:// at a plain listener"
+            }
+            if text.contains("wrong version number") || text.contains("unknown protocol") || text.contains("packet length") {
+                return "the client did not start a TLS handshake (not TLS at all, or SSL 2.0): check that it dials with TLS,"
+                    + " or point it at a plain listener"
+            }
+            return nil
+        }
+        if offered.maxVersionNumber < 0x0301 {
+            return "the client offered only \(offered.maxVersion), which no OpenSSL 3 build can speak; point it at a plain listener"
+        }
+        if offered.maxVersionNumber < Int(DownstreamTLSContext.protocolNumber(policy.minVersion)) {
+            return "the client offered at most \(offered.maxVersion) but listener \(listener.name) has min_version"
+                + " \"\(policy.minVersion.rawValue)\"; set min_version = \"TLS1.0\" there if this client must be served"
+        }
+        if !offered.ciphers.isEmpty, offered.ciphers.allSatisfy({ $0.openSSLName == nil }) {
+            if offered.ciphers.contains(where: \.isThreeDESOrRC4) {
+                return "the client offered only 3DES/RC4 suites, and this OpenSSL build has neither (Debian builds without"
+                    + " them); point this client at a plain listener instead"
+            }
+            return "none of the suites the client offered exists in this OpenSSL build; point it at a plain listener"
+        }
+        if text.contains("no shared cipher") {
+            return "none of the client's suites is enabled on listener \(listener.name) (ciphers = \"\(policy.effectiveCiphers ?? "DEFAULT")\");"
+                + " widen ciphers there, or point the client at a plain listener"
+        }
+        if text.contains("did not return a certificate") || text.contains("certificate required") {
+            return "the client presented no certificate but require_client_cert is on: configure the merchant certificate"
+                + " in the client's TLS settings"
+        }
+        if text.contains("certificate verify failed") {
+            return "the client's certificate is not issued by client_ca of listener \(listener.name)"
+        }
+        if text.contains("unknown ca") || text.contains("bad certificate") || text.contains("certificate unknown")
+            || text.contains("decrypt error") {
+            return "the client does not trust the bridge's certificate: add the bridge's CA (ca.pem from"
+                + " `tls-bridge ca init`) to the client's CA bundle, and dial a name from the listener's routes"
+        }
+        return nil
+    }
+}
