@@ -60,7 +60,7 @@ public enum Bridge {
         for listener in config.listeners {
             logger.notice("listening", metadata: [
                 "listener": "\(listener.name)", "address": "\(listener.listen)", "accept": "\(listener.accept.rawValue)",
-                "upstream": "\(listener.upstream)", "workers": "\(config.workers)",
+                "upstream": "\(listener.upstream ?? "-")", "routes": "\(listener.routes.count)", "workers": "\(config.workers)",
             ])
         }
 

@@ -121,16 +121,25 @@ public final class DownstreamTLSContext: @unchecked Sendable {
                 identities[name] = try ServerIdentity(files: files, certKey: key("certificates.\(name).cert"),
                                                       keyKey: key("certificates.\(name).key"))
             } else if let authority {
-                identities[name] = ServerIdentity(issued: try authority.issue(names: [name]))
+                identities[name] = ServerIdentity(issued: try mint([name], with: authority, key: key("routes.\(name)")))
             } else {
                 identities[name] = staticIdentity
             }
         }
         var defaultIdentity = staticIdentity
         if defaultIdentity == nil, let authority, !listener.routes.isEmpty {
-            defaultIdentity = ServerIdentity(issued: try authority.issue(names: listener.routes.keys.sorted()))
+            defaultIdentity = ServerIdentity(issued: try mint(listener.routes.keys.sorted(), with: authority, key: key("routes")))
         }
         return (identities, defaultIdentity)
+    }
+
+    /// Mints a leaf; a name the CA cannot put in a certificate is reported at the route's key.
+    private static func mint(_ names: [String], with authority: LocalCA, key: String) throws(ConfigError) -> IssuedCertificate {
+        do {
+            return try authority.issue(names: names)
+        } catch where error.key == "names" {
+            throw ConfigError(key: key, message: error.message)
+        }
     }
 
     private static func applyClientAuthentication(_ policy: DownstreamTLSConfig, listenerName: String,

@@ -68,9 +68,10 @@ public final class IssuedCertificate: @unchecked Sendable {
     }
 
     /// Writes the certificate followed by the CA certificate to `certificatePath` (0644) and the
-    /// private key to `keyPath` (0600). Each file is replaced in one step: a listener reading them
-    /// during a renewal sees the old pair or the new one, never a torn file. The key goes to disk
-    /// straight from OpenSSL, without a Swift copy.
+    /// private key to `keyPath` (0600), replacing files already there (a renewal). Both are written
+    /// in full beside their targets before either is renamed into place, so a failure leaves the old
+    /// pair intact and a reader never sees a torn file. The key goes to disk straight from OpenSSL,
+    /// without a Swift copy. Blocks on file I/O.
     public func write(certificatePath: String, keyPath: String) throws(ConfigError) {
         defer { _ = drainOpenSSLErrors() }
         let stagedKey = try LocalCAFiles.stage(keyPath, mode: 0o600, key: "key") { fd in

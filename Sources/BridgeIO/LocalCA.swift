@@ -35,9 +35,9 @@ public final class LocalCA: @unchecked Sendable {
     let notAfter: Int64
     /// The config key errors about the CA certificate name.
     private let certKey: String
-    /// Serializes signing with the shared key. OpenSSL 3 documents concurrent use of one `EVP_PKEY`
-    /// for signing as safe, but the key's provider cache is filled lazily on first use; a lock
-    /// costs nothing next to the RSA key generation, which stays outside it.
+    /// Serializes signing with the shared CA key. OpenSSL 3 allows concurrent signing with one
+    /// `EVP_PKEY` that no thread modifies, so this is belt and braces; it costs nothing next to the
+    /// leaf's RSA key generation, which stays outside it so that issuing still runs in parallel.
     private let signing = Mutex(())
 
     /// Key sizes: the CA key outlives many leaves, so it gets more than the leaves' 2048 bits,

@@ -17,13 +17,6 @@ enum LocalCAFiles {
         return lstat(path, &info) == 0
     }
 
-    /// The device and inode of `path` (following symlinks), or `nil` when it does not exist.
-    static func identity(_ path: String) -> (UInt64, UInt64)? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        return (UInt64(info.st_dev), UInt64(info.st_ino))
-    }
-
     /// Creates `path` as a directory with mode 0700 when it does not exist yet (missing parents
     /// 0755, as `mkdir -p` would); an existing directory is used as it is.
     static func ensureDirectory(_ path: String, key: String) throws(ConfigError) {

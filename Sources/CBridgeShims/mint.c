@@ -155,11 +155,6 @@ int tb_mint_certificate_times(const X509 *cert, int64_t *not_before, int64_t *no
         && epoch_seconds(X509_get0_notAfter(cert), not_after);
 }
 
-const char *tb_mint_signature_algorithm(const X509 *cert) {
-    if (cert == NULL) return NULL;
-    return OBJ_nid2sn(X509_get_signature_nid(cert));
-}
-
 // Copies a memory BIO's contents into a NUL-terminated OpenSSL allocation.
 static char *bio_text(BIO *bio) {
     char *data = NULL;

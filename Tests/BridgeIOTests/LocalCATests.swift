@@ -5,8 +5,8 @@ import Glibc
 import Testing
 @testable import BridgeIO
 
-/// A fresh directory under /tmp, removed (with its files) when the test is done.
-private final class ScratchDirectory {
+/// A fresh directory under /tmp; `remove()` deletes it with everything in it.
+private struct ScratchDirectory: Sendable {
     let path: String
 
     init() {
@@ -16,18 +16,31 @@ private final class ScratchDirectory {
         path = String(cString: made!)
     }
 
-    deinit {
-        if let dir = opendir(path) {
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-                if name != "." && name != ".." { unlink(path + "/" + name) }
-            }
-            closedir(dir)
-        }
-        rmdir(path)
-    }
-
     func file(_ name: String) -> String { path + "/" + name }
+
+    func remove() { removeTree(path) }
+}
+
+private func entries(_ directory: String) -> [String] {
+    guard let dir = opendir(directory) else { return [] }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names
+}
+
+private func removeTree(_ path: String) {
+    var info = stat()
+    guard lstat(path, &info) == 0 else { return }
+    if info.st_mode & S_IFMT == S_IFDIR {
+        for name in entries(path) { removeTree(path + "/" + name) }
+        rmdir(path)
+    } else {
+        unlink(path)
+    }
 }
 
 private func mode(_ path: String) -> mode_t? {
@@ -42,7 +55,7 @@ private func contents(_ path: String) -> String? {
     var text = ""
     var buffer = [CChar](repeating: 0, count: 4096)
     while fgets(&buffer, Int32(buffer.count), file) != nil {
-        text += String(cString: buffer)
+        text += string(fromBuffer: buffer)
     }
     return text
 }
@@ -64,7 +77,8 @@ private func now() -> Int64 { Int64(time(nil)) }
 
 /// Verifies `leaf` against a store trusting only `ca`, the way a TLS client checks a server:
 /// chain, purpose (TLS server) and, when given, the host name or IP the client dialled.
-private func verify(_ leaf: OpaquePointer, trusting ca: OpaquePointer, host: String? = nil, ip: String? = nil) -> Int32 {
+private func verify(_ leaf: OpaquePointer, trusting ca: OpaquePointer, host: String? = nil, ip: String? = nil,
+                    asServer: Bool = true) -> Int32 {
     let store = X509_STORE_new()!
     defer { X509_STORE_free(store) }
     X509_STORE_add_cert(store, ca)
@@ -72,7 +86,7 @@ private func verify(_ leaf: OpaquePointer, trusting ca: OpaquePointer, host: Str
     defer { X509_STORE_CTX_free(context) }
     X509_STORE_CTX_init(context, store, leaf, nil)
     let param = X509_STORE_CTX_get0_param(context)
-    X509_VERIFY_PARAM_set_purpose(param, X509_PURPOSE_SSL_SERVER)
+    if asServer { X509_VERIFY_PARAM_set_purpose(param, X509_PURPOSE_SSL_SERVER) }
     if let host { X509_VERIFY_PARAM_set1_host(param, host, 0) }
     if let ip { X509_VERIFY_PARAM_set1_ip_asc(param, ip) }
     guard X509_verify_cert(context) == 1 else { return X509_STORE_CTX_get_error(context) }
@@ -98,16 +112,24 @@ private func writeCA(in dir: ScratchDirectory, notBefore: Int64, notAfter: Int64
     return paths
 }
 
-/// One CA for the tests that only issue from it: RSA 3072 generation takes a moment.
-private let sharedDirectory = ScratchDirectory()
+/// One CA for the tests that only issue from it: RSA 3072 generation takes a moment. Its directory
+/// is removed when the test process exits.
+private let sharedDirectory: ScratchDirectory = {
+    let directory = ScratchDirectory()
+    atexit { sharedDirectory.remove() }
+    return directory
+}()
 private let sharedCA: LocalCA = try! LocalCA.create(directory: sharedDirectory.file("ca"))
+/// The shared CA's files (created on first use).
+private var sharedCertFile: String { _ = sharedCA; return sharedDirectory.file("ca/ca.pem") }
+private var sharedKeyFile: String { _ = sharedCA; return sharedDirectory.file("ca/ca.key") }
 
 @Suite struct LocalCACreationTests {
     @Test func createWritesTheCertificate0644AndTheKey0600InANew0700Directory() throws {
         let scratch = ScratchDirectory()
+        defer { scratch.remove() }
         let directory = scratch.file("ca")
         let ca = try LocalCA.create(directory: directory)
-        defer { unlink(directory + "/ca.pem"); unlink(directory + "/ca.key"); rmdir(directory) }
         #expect(mode(directory) == 0o700)
         #expect(mode(directory + "/ca.pem") == 0o644)
         #expect(mode(directory + "/ca.key") == 0o600)
@@ -119,6 +141,7 @@ private let sharedCA: LocalCA = try! LocalCA.create(directory: sharedDirectory.f
 
     @Test func createRefusesADirectoryThatAlreadyHoldsACAAndLeavesItUntouched() throws {
         let scratch = ScratchDirectory()
+        defer { scratch.remove() }
         let first = try LocalCA.create(directory: scratch.path, commonName: "First CA")
         let keyBefore = contents(scratch.file("ca.key"))
         #expect {
@@ -133,6 +156,7 @@ private let sharedCA: LocalCA = try! LocalCA.create(directory: sharedDirectory.f
 
     @Test func createRefusesWhenOnlyTheKeyIsLeftOver() {
         let scratch = ScratchDirectory()
+        defer { scratch.remove() }
         writeText("not really a key\n", to: scratch.file("ca.key"))
         #expect {
             _ = try LocalCA.create(directory: scratch.path)
@@ -145,6 +169,7 @@ private let sharedCA: LocalCA = try! LocalCA.create(directory: sharedDirectory.f
 
     @Test func createRefusesACommonNameThatCannotBeACN() {
         let scratch = ScratchDirectory()
+        defer { scratch.remove() }
         #expect {
             _ = try LocalCA.create(directory: scratch.path, commonName: String(repeating: "x", count: 65))
         } throws: { error in
@@ -171,13 +196,13 @@ private let sharedCA: LocalCA = try! LocalCA.create(directory: sharedDirectory.f
         #expect(abs(notBefore - (now() - 3600)) < 120)
         #expect(abs(notAfter - now() - 3653 * 86_400) < 120)
         // Self-signed: it verifies against itself.
-        #expect(verify(cert, trusting: cert) == X509_V_OK)
+        #expect(verify(cert, trusting: cert, asServer: false) == X509_V_OK)
     }
 }
 
 @Suite struct LocalCALoadingTests {
     @Test func loadsWhatCreateWrote() throws {
-        let loaded = try LocalCA(certFile: sharedDirectory.file("ca/ca.pem"), keyFile: sharedDirectory.file("ca/ca.key"))
+        let loaded = try LocalCA(certFile: sharedCertFile, keyFile: sharedKeyFile)
         #expect(loaded.subject == sharedCA.subject)
         #expect(loaded.certificatePEM == sharedCA.certificatePEM)
         let leaf = try loaded.issue(names: ["gateway.test"])
@@ -186,7 +211,7 @@ private let sharedCA: LocalCA = try! LocalCA.create(directory: sharedDirectory.f
 
     @Test func aMissingCertificateFileNamesTheCertKey() {
         #expect {
-            _ = try LocalCA(certFile: "/nonexistent/ca.pem", keyFile: sharedDirectory.file("ca/ca.key"),
+            _ = try LocalCA(certFile: "/nonexistent/ca.pem", keyFile: sharedKeyFile,
                             certKey: "listener[legacy].ca_cert", keyKey: "listener[legacy].ca_key")
         } throws: { error in
             guard let error = error as? ConfigError else { return false }
@@ -196,9 +221,10 @@ private let sharedCA: LocalCA = try! LocalCA.create(directory: sharedDirectory.f
 
     @Test func aFileWithoutACertificateNamesTheCertKey() {
         let scratch = ScratchDirectory()
+        defer { scratch.remove() }
         writeText("hello\n", to: scratch.file("ca.pem"))
         #expect {
-            _ = try LocalCA(certFile: scratch.file("ca.pem"), keyFile: sharedDirectory.file("ca/ca.key"))
+            _ = try LocalCA(certFile: scratch.file("ca.pem"), keyFile: sharedKeyFile)
         } throws: { error in
             (error as? ConfigError)?.key == "ca_cert"
         }
@@ -206,7 +232,7 @@ private let sharedCA: LocalCA = try! LocalCA.create(directory: sharedDirectory.f
 
     @Test func aMissingKeyFileNamesTheKeyKey() {
         #expect {
-            _ = try LocalCA(certFile: sharedDirectory.file("ca/ca.pem"), keyFile: "/nonexistent/ca.key",
+            _ = try LocalCA(certFile: sharedCertFile, keyFile: "/nonexistent/ca.key",
                             certKey: "listener[legacy].ca_cert", keyKey: "listener[legacy].ca_key")
         } throws: { error in
             (error as? ConfigError)?.key == "listener[legacy].ca_key"
@@ -215,6 +241,7 @@ private let sharedCA: LocalCA = try! LocalCA.create(directory: sharedDirectory.f
 
     @Test func aLeafCertificateIsRefusedAsNotACA() {
         let scratch = ScratchDirectory()
+        defer { scratch.remove() }
         let files = writeCA(in: scratch, notBefore: now() - 60, notAfter: now() + 86_400, isCA: false)
         #expect {
             _ = try LocalCA(certFile: files.cert, keyFile: files.key)
@@ -226,9 +253,10 @@ private let sharedCA: LocalCA = try! LocalCA.create(directory: sharedDirectory.f
 
     @Test func aKeyThatDoesNotMatchTheCertificateNamesTheKeyKey() {
         let scratch = ScratchDirectory()
+        defer { scratch.remove() }
         let other = writeCA(in: scratch, notBefore: now() - 60, notAfter: now() + 86_400)
         #expect {
-            _ = try LocalCA(certFile: sharedDirectory.file("ca/ca.pem"), keyFile: other.key)
+            _ = try LocalCA(certFile: sharedCertFile, keyFile: other.key)
         } throws: { error in
             guard let error = error as? ConfigError else { return false }
             return error.key == "ca_key" && error.message.contains("does not match")
@@ -237,6 +265,7 @@ private let sharedCA: LocalCA = try! LocalCA.create(directory: sharedDirectory.f
 
     @Test func anExpiredCAIsRefusedWithItsExpiryDate() {
         let scratch = ScratchDirectory()
+        defer { scratch.remove() }
         let files = writeCA(in: scratch, notBefore: 1_600_000_000, notAfter: 1_700_000_000)
         #expect {
             _ = try LocalCA(certFile: files.cert, keyFile: files.key)
@@ -268,7 +297,7 @@ private let sharedCA: LocalCA = try! LocalCA.create(directory: sharedDirectory.f
         let cert = leaf.certificate
         var subject = [CChar](repeating: 0, count: 256)
         _ = tb_x509_name_rfc2253(X509_get_subject_name(cert), &subject, subject.count)
-        #expect(String(cString: subject) == "CN=sandbox.paygent.co.jp")
+        #expect(string(fromBuffer: subject) == "CN=sandbox.paygent.co.jp")
         #expect(X509_NAME_cmp(X509_get_issuer_name(cert), X509_get_subject_name(sharedCA.certificate)) == 0)
         #expect(tb_mint_is_ca(cert) == 0)
         #expect(X509_get_extension_flags(cert) & UInt32(EXFLAG_BCONS) != 0)
@@ -315,6 +344,7 @@ private let sharedCA: LocalCA = try! LocalCA.create(directory: sharedDirectory.f
 
     @Test func aLeafNeverOutlivesItsCAAndNeverPredatesIt() throws {
         let scratch = ScratchDirectory()
+        defer { scratch.remove() }
         let caStart = now() - 600
         let caEnd = now() + 10 * 86_400
         let files = writeCA(in: scratch, notBefore: caStart, notAfter: caEnd)
@@ -353,7 +383,7 @@ private let sharedCA: LocalCA = try! LocalCA.create(directory: sharedDirectory.f
 
     @Test(arguments: ["", "two words.test", "-leading.test", "trailing-.test", "double..dot.test", "*.test",
                       "a.*.test", "under_score.test", "slash/name.test", "fe80::1%eth0",
-                      String(repeating: "a", count: 64) + ".test"])
+                      String(repeating: "a", count: 64) + ".test", String(repeating: "a", count: 60) + ".test"])
     func unusableNamesAreRefusedNamingThem(name: String) {
         #expect {
             _ = try sharedCA.issue(names: [name])
@@ -395,6 +425,7 @@ private let sharedCA: LocalCA = try! LocalCA.create(directory: sharedDirectory.f
 @Suite struct IssuedCertificateFileTests {
     @Test func writeMakesTheLeafAndCAChain0644AndTheKey0600AndReplacesOldFiles() throws {
         let scratch = ScratchDirectory()
+        defer { scratch.remove() }
         let cert = scratch.file("gw.pem")
         let key = scratch.file("gw.key")
         writeText("old\n", to: cert)
@@ -407,13 +438,7 @@ private let sharedCA: LocalCA = try! LocalCA.create(directory: sharedDirectory.f
         #expect(contents(cert) == leaf.certificatePEM + sharedCA.certificatePEM)
         #expect(contents(key) == leaf.privateKeyPEM)
         // Nothing but the two files (no temporaries left behind).
-        var names: [String] = []
-        let dir = opendir(scratch.path)!
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        closedir(dir)
+        let names = entries(scratch.path)
         #expect(names.sorted() == ["gw.key", "gw.pem"])
     }
 

@@ -40,8 +40,6 @@ int tb_mint_sign(X509 *cert, EVP_PKEY *issuer_key, int legacy_sha1);
 int tb_mint_is_ca(X509 *cert);
 // The validity of `cert` as seconds since the epoch (UTC). Returns 1 on success.
 int tb_mint_certificate_times(const X509 *cert, int64_t *not_before, int64_t *not_after);
-// The OpenSSL short name of the signature algorithm ("RSA-SHA256", "RSA-SHA1"); not owned.
-const char *tb_mint_signature_algorithm(const X509 *cert);
 
 // PEM text of a certificate, or of a private key (unencrypted PKCS#8). NUL-terminated; free with
 // tb_mint_free_text, which wipes it first.
