@@ -39,7 +39,8 @@ final class Session: BufferedStreamDelegate {
     /// What each TLS handshake negotiated, for the record.
     private var upstreamTLS: TLSDetails?
     private var downstreamTLS: TLSDetails?
-    /// What the merchant's TLS client offered; kept only when its session is refused or fails.
+    /// What the merchant's TLS client offered (tls listeners), for the migration evidence and for
+    /// explaining refusals.
     private var offered: ClientHelloSummary?
     private var hint: String?
 
@@ -85,9 +86,9 @@ final class Session: BufferedStreamDelegate {
         downstream.disableReading()
         let details = downstream.tlsDetails()
         downstreamTLS = details
+        offered = downstream.clientHello()
         if let allowed = listener.tls?.clientCertFingerprints, !allowed.isEmpty {
             guard let fingerprint = details?.peerFingerprint, allowed.contains(fingerprint) else {
-                offered = downstream.clientHello()
                 finish("refused", error: "the merchant's client certificate \(details?.peerSubject ?? "(none)")"
                     + " (SHA-256 \(details?.peerFingerprint ?? "-")) is not in client_cert_fingerprints of listener \(listener.name)")
                 return
