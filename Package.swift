@@ -4,6 +4,7 @@ import PackageDescription
 // Layers, bottom to top (only BridgeIO and BridgeEngine see C):
 //   CLibevent, COpenSSL, CBridgeShims  – the C libraries and prefixed shims for their macros
 //   BridgeModel                        – configuration, policies, validation, session records (pure Swift)
+//   BridgeHTTP                         – strict, bounded HTTP/1.x head parsing and body framing (pure Swift)
 //   BridgeIO                           – Swift owners of the C objects (event loop, streams, TLS contexts)
 //   BridgeEngine                       – sessions, workers, the running bridge
 //   tls-bridge                         – the command line
@@ -11,6 +12,8 @@ let package = Package(
     name: "tls-bridge",
     products: [
         .executable(name: "tls-bridge", targets: ["tls-bridge"]),
+        // For the fuzz package under Fuzz/, which builds with -sanitize=fuzzer on its own.
+        .library(name: "BridgeHTTP", targets: ["BridgeHTTP"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -39,6 +42,9 @@ let package = Package(
             ]
         ),
         .target(
+            name: "BridgeHTTP"
+        ),
+        .target(
             name: "BridgeIO",
             dependencies: [
                 "CLibevent", "COpenSSL", "CBridgeShims", "BridgeModel",
@@ -48,7 +54,7 @@ let package = Package(
         .target(
             name: "BridgeEngine",
             dependencies: [
-                "BridgeModel", "BridgeIO", "CLibevent", "COpenSSL", "CBridgeShims",
+                "BridgeModel", "BridgeIO", "BridgeHTTP", "CLibevent", "COpenSSL", "CBridgeShims",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -63,6 +69,10 @@ let package = Package(
         .testTarget(
             name: "BridgeModelTests",
             dependencies: ["BridgeModel"]
+        ),
+        .testTarget(
+            name: "BridgeHTTPTests",
+            dependencies: ["BridgeHTTP"]
         ),
         .testTarget(
             name: "BridgeIOTests",

@@ -11,6 +11,8 @@ public final class BridgeRuntime: Sendable {
     public let upstreams: [String: UpstreamTLSContext]
     /// One TLS context per `tls` listener, by listener name.
     public let downstreams: [String: DownstreamTLSContext]
+    /// Every `[[backend]]`, with its TLS context when it speaks legacy TLS, by name.
+    public let backends: [String: BackendRuntime]
     let sessionLog: SessionLog
     let logger: Logger
     /// A random tag that makes session ids unique across restarts writing to the same log.
@@ -27,6 +29,7 @@ public final class BridgeRuntime: Sendable {
         self.config = config
         self.upstreams = contexts.upstreams
         self.downstreams = contexts.downstreams
+        self.backends = contexts.backends
         self.logger = logger
         self.processTag = String(UInt32.random(in: 0...UInt32.max), radix: 16)
     }
@@ -37,6 +40,15 @@ public final class BridgeRuntime: Sendable {
     public static func buildContexts(_ config: Config) throws(ConfigErrors) -> TLSContexts {
         var errors: [ConfigError] = []
         var downstreams: [String: DownstreamTLSContext] = [:]
+        var backends: [String: BackendRuntime] = [:]
+        for backend in config.backends {
+            do {
+                backends[backend.name] = BackendRuntime(config: backend,
+                                                        tls: backend.tls == .legacy ? try BackendTLSContext(backend) : nil)
+            } catch {
+                errors.append(error)
+            }
+        }
         for listener in config.listeners where listener.accept == .tls {
             do {
                 downstreams[listener.name] = try DownstreamTLSContext(listener: listener)
@@ -58,7 +70,7 @@ public final class BridgeRuntime: Sendable {
             }
         }
         guard errors.isEmpty else { throw ConfigErrors(errors) }
-        return TLSContexts(upstreams: upstreams, downstreams: downstreams)
+        return TLSContexts(upstreams: upstreams, downstreams: downstreams, backends: backends)
     }
 
     /// Counts a new session if the limit allows it.
@@ -80,4 +92,11 @@ public final class BridgeRuntime: Sendable {
 public struct TLSContexts: Sendable {
     public var upstreams: [String: UpstreamTLSContext]
     public var downstreams: [String: DownstreamTLSContext]
+    public var backends: [String: BackendRuntime]
+}
+
+/// A backend and, for a legacy TLS backend, its client context.
+public struct BackendRuntime: Sendable {
+    public var config: BackendConfig
+    public var tls: BackendTLSContext?
 }

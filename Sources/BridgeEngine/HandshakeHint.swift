@@ -32,7 +32,7 @@ enum HandshakeHint {
             return "none of the suites the client offered exists in this OpenSSL build; point it at a plain listener"
         }
         if text.contains("no shared cipher") {
-            return "none of the client's suites is enabled on listener \(listener.name) (ciphers = \"\(policy.effectiveCiphers ?? "DEFAULT")\");"
+            return "none of the client's suites is enabled on listener \(listener.name) (ciphers = \"\(policy.effectiveCiphers)\");"
                 + " widen ciphers there, or point the client at a plain listener"
         }
         if text.contains("did not return a certificate") || text.contains("certificate required") {

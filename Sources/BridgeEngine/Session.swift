@@ -1,5 +1,8 @@
 import BridgeIO
 import BridgeModel
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One downstream connection and its upstream connection, from accept to close.
 ///
@@ -28,11 +31,17 @@ final class Session: BufferedStreamDelegate {
     private var phase = Phase.resolve
     private let downstream: BufferedStream
     private let downstreamIsTLS: Bool
-    private var upstreamContext: UpstreamTLSContext?
+    /// Where the session goes once routed: an upstream (outbound) or a backend (inbound).
+    private var destination: Destination?
+    /// The stream toward the destination (called upstream for both directions).
     private var upstream: BufferedStream?
     private var resolution: Resolution?
     private var connection: Connection?
     private var dialled: SocketAddress?
+    private var destinationConnected = false
+    /// The merchant's (or gateway's) address, and the listener address it connected to.
+    private let downstreamPeer: SocketAddress?
+    private let downstreamLocal: SocketAddress?
     private var timer: Timer!
     private var lastActivity: Int64
 
@@ -54,12 +63,15 @@ final class Session: BufferedStreamDelegate {
     private var pendingClose: (close: String, error: String?, phase: Phase)?
 
     /// `downstream` is the accepted connection, plain or a TLS server stream already handshaking.
-    init(id: String, worker: Worker, listener: ListenerConfig, downstream: BufferedStream, downstreamAddress: String) {
+    init(id: String, worker: Worker, listener: ListenerConfig, downstream: BufferedStream,
+         peer: SocketAddress?, local: SocketAddress?) {
         self.id = id
+        self.downstreamPeer = peer
+        self.downstreamLocal = local
         self.worker = worker
         self.listener = listener
         self.limits = worker.runtime.config.limits
-        self.downstreamAddress = downstreamAddress
+        self.downstreamAddress = peer?.description ?? "unknown"
         self.downstream = downstream
         self.downstreamIsTLS = listener.accept == .tls
         self.lastActivity = startMilliseconds
@@ -98,16 +110,18 @@ final class Session: BufferedStreamDelegate {
     }
 
     private func route(serverName: String?) {
-        guard let name = listener.upstreamName(forServerName: serverName),
-              let context = worker.runtime.upstreams[name] else {
+        if let backendName = listener.backend, let backend = worker.runtime.backends[backendName] {
+            destination = .backend(backend)
+        } else if let name = listener.upstreamName(forServerName: serverName), let context = worker.runtime.upstreams[name] {
+            destination = .upstream(context)
+        } else {
             finish("refused", error: "no route for server name \(serverName.map { "\"\($0)\"" } ?? "(none sent)")"
                 + " on listener \(listener.name), and it has no default upstream")
             return
         }
-        upstreamContext = context
         phase = .resolve
         timer.schedule(afterMilliseconds: limits.connectTimeout.milliseconds)
-        let address = context.config.address
+        let address = destination!.address
         resolution = Resolution(loop: worker.loop, host: address.host, port: address.port) { [weak self] result in
             self?.resolved(result)
         }
@@ -117,8 +131,19 @@ final class Session: BufferedStreamDelegate {
         resolution = nil
         switch result {
         case .failed(let reason):
-            finish("upstream_error", error: "could not resolve \(upstreamContext?.config.address.host ?? "?"): \(reason)")
-        case .addresses(let addresses):
+            finish("upstream_error", error: "could not resolve \(destination?.address.host ?? "?"): \(reason)")
+        case .addresses(var addresses):
+            if case .backend(let backend) = destination, backend.config.tls == .legacy, !backend.config.unsafePublicBackend {
+                // Legacy TLS stays on the merchant's side, also when a name resolves elsewhere.
+                let resolvedCount = addresses.count
+                addresses = addresses.filter { isLoopbackOrPrivate($0.ipBytes) }
+                if addresses.isEmpty {
+                    finish("upstream_error", error: "backend \(backend.config.name) (\(backend.config.address.host)) resolves to"
+                        + " \(resolvedCount) public address(es) only; legacy TLS is allowed only at loopback or private addresses"
+                        + " (set unsafe_public_backend = true if this network is yours)")
+                    return
+                }
+            }
             phase = .connect
             connection = Connection(loop: worker.loop, addresses: addresses) { [weak self] result in
                 self?.connected(result)
@@ -134,23 +159,55 @@ final class Session: BufferedStreamDelegate {
             finish("upstream_error", error: reason)
         case .connected(let fd, let address):
             dialled = address
-            guard let context = upstreamContext,
-                  let stream = BufferedStream(tlsClientSocket: fd, context: context, loop: worker.loop) else {
-                finish("upstream_error", error: "OpenSSL could not set up a TLS connection for \(upstreamContext?.config.verifiedName ?? "?")")
+            destinationConnected = true
+            sendProxyProtocolHeader(on: fd)
+            let stream: BufferedStream?
+            switch destination {
+            case .upstream(let context):
+                stream = BufferedStream(tlsClientSocket: fd, context: context, loop: worker.loop)
+            case .backend(let backend):
+                if let context = backend.tls {
+                    stream = BufferedStream(tlsClientSocket: fd, context: context, loop: worker.loop)
+                } else {
+                    stream = BufferedStream(socket: fd, loop: worker.loop)
+                }
+            case nil:
+                stream = nil
+                close(fd)
+            }
+            guard let stream else {
+                finish("upstream_error", error: "OpenSSL could not set up a TLS connection for \(destination?.name ?? "?")")
                 return
             }
-            phase = .handshake
             stream.delegate = self
             upstream = stream
             stream.enableReading()
             stream.enableWriting()
+            if case .backend(let backend) = destination, backend.tls == nil {
+                upstreamHandshakeCompleted()
+                return
+            }
+            phase = .handshake
             timer.schedule(afterMilliseconds: limits.handshakeTimeout.milliseconds)
         }
+    }
+
+    /// PROXY protocol goes first on the wire, before any TLS: written straight to the fresh socket,
+    /// whose send buffer is empty, so the few bytes always fit.
+    private func sendProxyProtocolHeader(on fd: Int32) {
+        guard let version = listener.proxyProtocol, let source = downstreamPeer, let local = downstreamLocal else { return }
+        let header = ProxyProtocolHeader.bytes(version, source: source, destination: local)
+        _ = header.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     }
 
     private func upstreamHandshakeCompleted() {
         guard let upstream else { return }
         upstreamTLS = upstream.tlsDetails()
+        if case .backend(let backend) = destination, let context = backend.tls, !context.pinMatches(upstreamTLS) {
+            finish("upstream_error", error: "backend \(backend.config.name) presented a certificate with SHA-256"
+                + " \(upstreamTLS?.peerFingerprint ?? "-"), which does not match pin_sha256; nothing was delivered")
+            return
+        }
         phase = .open
         lastActivity = EventLoop.monotonicMilliseconds()
         timer.schedule(afterMilliseconds: limits.idleTimeout.milliseconds)
@@ -166,7 +223,7 @@ final class Session: BufferedStreamDelegate {
             finish("handshake_timeout", error: "the merchant did not complete the TLS handshake within handshake_timeout"
                 + " (\(limits.handshakeTimeout.text))")
         case .resolve, .connect:
-            let target = dialled.map(String.init(describing:)) ?? upstreamContext?.config.address.description ?? "?"
+            let target = dialled.map(String.init(describing:)) ?? destination?.address.description ?? "?"
             finish("connect_timeout", error: "no connection to \(target) within connect_timeout (\(limits.connectTimeout.text)), phase \(phase.rawValue)")
         case .handshake:
             finish("handshake_timeout", error: "the upstream did not complete the TLS handshake within handshake_timeout (\(limits.handshakeTimeout.text))")
@@ -269,7 +326,8 @@ final class Session: BufferedStreamDelegate {
         downstreamTLS = downstream.tlsDetails()
         let lowered = reason.lowercased()
         let sni = offered?.serverName
-        if lowered.contains("unrecognized name") || (listener.upstreamName(forServerName: sni) == nil && lowered.contains("callback failed")) {
+        let routed = listener.hasDefaultRoute || listener.upstreamName(forServerName: sni) != nil
+        if lowered.contains("unrecognized name") || (!routed && lowered.contains("callback failed")) {
             finish("refused", error: "no route for server name \(sni.map { "\"\($0)\"" } ?? "(none sent)") on listener"
                 + " \(listener.name), and it has no default upstream; the handshake was refused")
             return
@@ -293,7 +351,7 @@ final class Session: BufferedStreamDelegate {
             if let upstream { bytesDown += upstream.moveInput(to: downstream) }
             // A missing close_notify is common (many servers just close TCP) and every byte did
             // arrive, so it is not an error; the record says which it was.
-            upstreamSentCloseNotify = event == .endOfStream
+            upstreamSentCloseNotify = upstreamTLS == nil ? nil : event == .endOfStream
             beginDrain(close: "upstream_eof", error: nil)
         case .failed(let reason):
             if phase == .handshake {
@@ -306,7 +364,7 @@ final class Session: BufferedStreamDelegate {
 
     private func upstreamHandshakeFailed(_ reason: String) {
         upstreamTLS = upstream?.tlsDetails()
-        var text = "TLS handshake with \(upstreamContext?.config.verifiedName ?? "?") at \(dialled.map(String.init(describing:)) ?? "?") failed: \(reason)"
+        var text = "TLS handshake with \(destination?.name ?? "?") at \(dialled.map(String.init(describing:)) ?? "?") failed: \(reason)"
         if let verification = upstreamTLS?.verification, verification != "ok" {
             text += "; certificate verify failed: \(verification)"
         }
@@ -353,9 +411,10 @@ final class Session: BufferedStreamDelegate {
     }
 
     private func record(close: String, error: String?, phase: Phase) -> SessionRecord {
-        let upstreamConfig = upstreamContext?.config
+        let isBackendPlain: Bool
+        if case .backend(let backend) = destination, backend.tls == nil { isBackendPlain = true } else { isBackendPlain = false }
         return SessionRecord(
-            time: startTime, session: id, listener: listener.name,
+            time: startTime, session: id, direction: listener.backend == nil ? "outbound" : "inbound", listener: listener.name,
             downstream: .init(address: downstreamAddress,
                               protocol: downstreamIsTLS ? downstreamTLS?.protocolVersion : "plain",
                               cipher: downstreamTLS?.cipher,
@@ -363,16 +422,52 @@ final class Session: BufferedStreamDelegate {
                               clientCert: downstreamTLS?.peerSubject,
                               offered: offered.map { .init(maxVersion: $0.maxVersion, sni: $0.serverName,
                                                            ciphers: $0.ciphers.map(\.description)) }),
-            upstream: .init(name: upstreamConfig?.name, address: dialled?.description,
-                            serverName: upstreamContext.map { $0.nameIsIPLiteral ? nil : $0.config.verifiedName } ?? nil,
-                            protocol: upstreamTLS?.protocolVersion, cipher: upstreamTLS?.cipher,
+            upstream: .init(name: destination?.name ?? listener.backend, address: dialled?.description,
+                            serverName: destination?.serverName,
+                            protocol: isBackendPlain && dialled != nil && destinationConnected ? "plain" : upstreamTLS?.protocolVersion,
+                            cipher: upstreamTLS?.cipher,
                             resumed: upstreamTLS?.resumed ?? false, peer: upstreamTLS?.peerSubject,
                             peerIssuer: upstreamTLS?.peerIssuer, verify: upstreamTLS?.verification,
-                            clientCert: upstreamTLS?.sentCertificate == true ? upstreamContext?.clientCertificateSubject : nil,
+                            clientCert: upstreamTLS?.sentCertificate == true ? destination?.clientCertificateSubject : nil,
                             closeNotify: upstreamSentCloseNotify),
             bytes: .init(up: max(bytesUp, 0), down: max(bytesDown, 0)),
             durationMs: Int(EventLoop.monotonicMilliseconds() - startMilliseconds),
             phase: phase.rawValue, close: close, error: error, hint: hint)
+    }
+}
+
+/// Where a session goes: toward the gateway, or (inbound) to one of the merchant's servers.
+enum Destination {
+    case upstream(UpstreamTLSContext)
+    case backend(BackendRuntime)
+
+    var name: String {
+        switch self {
+        case .upstream(let context): context.config.name
+        case .backend(let backend): backend.config.name
+        }
+    }
+
+    var address: HostPort {
+        switch self {
+        case .upstream(let context): context.config.address
+        case .backend(let backend): backend.config.address
+        }
+    }
+
+    /// The name sent as SNI and verified, for the record (nil when none).
+    var serverName: String? {
+        switch self {
+        case .upstream(let context): context.nameIsIPLiteral ? nil : context.config.verifiedName
+        case .backend(let backend): backend.tls == nil ? nil : backend.config.serverName
+        }
+    }
+
+    var clientCertificateSubject: String? {
+        switch self {
+        case .upstream(let context): context.clientCertificateSubject
+        case .backend: nil
+        }
     }
 }
 

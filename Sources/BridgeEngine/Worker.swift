@@ -56,6 +56,12 @@ final class Worker {
 
     private func accept(fd: Int32, peer: SocketAddress?, listener: ListenerConfig) {
         let peerText = peer?.description ?? "unknown"
+        guard listener.allowsSource(peer?.ipBytes ?? []) else {
+            close(fd)
+            refuseAtAccept(listener: listener, peer: peerText, close: "refused",
+                           error: "\(peerText) is not in allow_sources of listener \(listener.name); closed before the TLS handshake")
+            return
+        }
         guard runtime.reserveSession() else {
             close(fd)
             refuseAtAccept(listener: listener, peer: peerText, close: "limit",
@@ -74,8 +80,10 @@ final class Worker {
                            error: "OpenSSL could not set up a TLS connection for the merchant (out of memory?)")
             return
         }
+        // The listener's own address is only needed for a PROXY protocol header.
+        let local = listener.proxyProtocol == nil ? nil : SocketAddress(peerOf: fd, local: true)
         let session = Session(id: nextSessionID(), worker: self, listener: listener, downstream: downstream,
-                              downstreamAddress: peerText)
+                              peer: peer, local: local)
         sessions[ObjectIdentifier(session)] = session
         session.start()
     }
@@ -83,9 +91,10 @@ final class Worker {
     /// One record for a connection closed at accept, before it became a session.
     private func refuseAtAccept(listener: ListenerConfig, peer: String, close: String, error: String) {
         let record = SessionRecord(
-            time: WallClock.now(), session: nextSessionID(), listener: listener.name,
+            time: WallClock.now(), session: nextSessionID(),
+            direction: listener.backend == nil ? "outbound" : "inbound", listener: listener.name,
             downstream: .init(address: peer, protocol: listener.accept == .plain ? "plain" : nil),
-            upstream: .init(name: listener.upstream), phase: "accept", close: close, error: error)
+            upstream: .init(name: listener.backend ?? listener.upstream), phase: "accept", close: close, error: error)
         runtime.sessionLog.append(encoder.line(for: record))
     }
 

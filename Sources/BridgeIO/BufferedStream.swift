@@ -49,8 +49,17 @@ public final class BufferedStream {
     /// Starts a TLS client handshake toward an upstream over a connected socket. The stream owns
     /// the socket from now on; if OpenSSL cannot make the connection, the socket is closed and
     /// the initialiser fails.
-    public init?(tlsClientSocket fd: Int32, context: UpstreamTLSContext, loop: EventLoop) {
-        guard let ssl = context.makeConnection() else {
+    public convenience init?(tlsClientSocket fd: Int32, context: UpstreamTLSContext, loop: EventLoop) {
+        self.init(tlsClientSocket: fd, ssl: context.makeConnection(), loop: loop)
+    }
+
+    /// Starts a TLS client handshake toward a legacy backend, as above.
+    public convenience init?(tlsClientSocket fd: Int32, context: BackendTLSContext, loop: EventLoop) {
+        self.init(tlsClientSocket: fd, ssl: context.makeConnection(), loop: loop)
+    }
+
+    private init?(tlsClientSocket fd: Int32, ssl: OpaquePointer?, loop: EventLoop) {
+        guard let ssl else {
             close(fd)
             return nil
         }
@@ -143,6 +152,11 @@ public final class BufferedStream {
             evbuffer_add_buffer(bufferevent_get_output(other.bev), input)
         }
         return count
+    }
+
+    /// Queues bytes the bridge itself produced (a PROXY header, an HTTP answer) for the peer.
+    public func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { _ = bufferevent_write(bev, $0.baseAddress, $0.count) }
     }
 
     /// `streamDrained` fires once the output is at or below `bytes`.

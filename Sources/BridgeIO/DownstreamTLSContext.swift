@@ -73,7 +73,7 @@ public final class DownstreamTLSContext: @unchecked Sendable {
         if let name, let identity = identities[name] {
             return identity.install(on: ssl) ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_ALERT_FATAL
         }
-        guard listener.upstream != nil, let defaultIdentity else {
+        guard listener.hasDefaultRoute, let defaultIdentity else {
             alert?.pointee = Int32(SSL_AD_UNRECOGNIZED_NAME)
             return SSL_TLSEXT_ERR_ALERT_FATAL
         }
@@ -94,7 +94,8 @@ public final class DownstreamTLSContext: @unchecked Sendable {
         SSL_CTX_set_options(context, tb_ssl_op_no_compression() | tb_ssl_op_no_renegotiation()
             | tb_ssl_op_cipher_server_preference())
         _ = tb_ssl_ctx_set_dh_auto(context)
-        if let ciphers = policy.effectiveCiphers, SSL_CTX_set_cipher_list(context, ciphers) != 1 {
+        let ciphers = policy.effectiveCiphers
+        if SSL_CTX_set_cipher_list(context, ciphers) != 1 {
             throw ConfigError(key: key("ciphers"),
                               message: "\"\(ciphers)\" matches no cipher this OpenSSL offers (\(drainOpenSSLErrors()))")
         }

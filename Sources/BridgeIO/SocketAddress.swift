@@ -18,12 +18,14 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
         self.length = socklen_t(length)
     }
 
-    /// The address and port of a bound or accepted socket's peer.
-    init?(peerOf fd: Int32) {
+    /// The address and port of a connected socket's peer, or (`local`) of the socket itself.
+    public init?(peerOf fd: Int32, local: Bool = false) {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let result = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                local ? getsockname(fd, $0, &length) : getpeername(fd, $0, &length)
+            }
         }
         guard result == 0 else { return nil }
         self.storage = storage
@@ -52,6 +54,32 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
     }
 
     var family: Int32 { Int32(storage.ss_family) }
+
+    /// The IP address's bytes: 4 for IPv4, 16 for IPv6.
+    public var ipBytes: [UInt8] {
+        withUnsafePointer(to: storage) { pointer in
+            if family == AF_INET6 {
+                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { v6 in
+                    withUnsafeBytes(of: v6.pointee.sin6_addr) { Array($0) }
+                }
+            }
+            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { v4 in
+                withUnsafeBytes(of: v4.pointee.sin_addr) { Array($0) }
+            }
+        }
+    }
+
+    /// The port, host order.
+    public var port: UInt16 {
+        withUnsafePointer(to: storage) { pointer in
+            family == AF_INET6
+                ? pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) }
+                : pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
+        }
+    }
+
+    /// Is this an IPv6 address (and not an IPv4-mapped one)?
+    public var isIPv6: Bool { family == AF_INET6 }
 
     /// Calls `body` with the address as the `sockaddr` C functions take.
     func withSockAddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {

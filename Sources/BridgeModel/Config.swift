@@ -14,17 +14,26 @@ public struct Config: Sendable, Equatable {
     public var workers: Int
     /// Allowlisted destinations toward the gateway, by name.
     public var upstreams: [UpstreamConfig]
-    /// Addresses that accept the merchant's connections.
+    /// The merchant's own servers, where inbound notifications are delivered, by name.
+    public var backends: [BackendConfig]
+    /// Addresses that accept connections: the merchant's (outbound) or the gateway's (inbound).
     public var listeners: [ListenerConfig]
 
     public init(log: LogConfig = LogConfig(), limits: LimitsConfig = LimitsConfig(), dns: DNSConfig = DNSConfig(),
-                workers: Int = 1, upstreams: [UpstreamConfig] = [], listeners: [ListenerConfig] = []) {
+                workers: Int = 1, upstreams: [UpstreamConfig] = [], backends: [BackendConfig] = [],
+                listeners: [ListenerConfig] = []) {
         self.log = log
         self.limits = limits
         self.dns = dns
         self.workers = workers
         self.upstreams = upstreams
+        self.backends = backends
         self.listeners = listeners
+    }
+
+    /// The backend a listener delivers to.
+    public func backend(named name: String) -> BackendConfig? {
+        backends.first { $0.name == name }
     }
 
     /// The upstream a listener forwards to. Validation guarantees it exists.
@@ -170,19 +179,35 @@ public struct ListenerConfig: Sendable, Equatable {
     public var routes: [String: String]
     /// The downstream TLS policy; present exactly when `accept` is `.tls`.
     public var tls: DownstreamTLSConfig?
+    /// Inbound: the `[[backend]]` every connection is delivered to, instead of an upstream.
+    public var backend: String?
+    /// Peers outside these ranges are closed at accept; empty means everyone who can connect.
+    public var allowSources: [AddressRange]
+    /// PROXY protocol header sent to a backend first, so it sees the real client address.
+    public var proxyProtocol: ProxyProtocolVersion?
     /// Binding anything but a loopback address needs this, since the listener carries the merchant's
     /// client certificate to the gateway for whoever can reach it.
     public var unsafeListenPublic: Bool
 
     public init(name: String, listen: HostPort, accept: AcceptMode = .plain, upstream: String?,
-                routes: [String: String] = [:], tls: DownstreamTLSConfig? = nil, unsafeListenPublic: Bool = false) {
+                routes: [String: String] = [:], tls: DownstreamTLSConfig? = nil, backend: String? = nil,
+                allowSources: [AddressRange] = [], proxyProtocol: ProxyProtocolVersion? = nil,
+                unsafeListenPublic: Bool = false) {
         self.name = name
         self.listen = listen
         self.accept = accept
         self.upstream = upstream
         self.routes = routes
         self.tls = tls
+        self.backend = backend
+        self.allowSources = allowSources
+        self.proxyProtocol = proxyProtocol
         self.unsafeListenPublic = unsafeListenPublic
+    }
+
+    /// Is a peer with these address bytes allowed to connect?
+    public func allowsSource(_ address: [UInt8]) -> Bool {
+        allowSources.isEmpty || allowSources.contains { $0.contains(address) }
     }
 
     /// The upstream a connection goes to: the route for `serverName` (case-insensitive), else the
@@ -192,9 +217,62 @@ public struct ListenerConfig: Sendable, Equatable {
         return upstream
     }
 
+    /// Does a connection without a routed server name still go somewhere (default upstream, or the
+    /// backend of an inbound listener)?
+    public var hasDefaultRoute: Bool { upstream != nil || backend != nil }
+
     /// Every upstream this listener can reach.
     public var reachableUpstreams: Set<String> {
         Set(routes.values).union(upstream.map { [$0] } ?? [])
+    }
+}
+
+/// PROXY protocol versions a listener can send to its backend.
+public enum ProxyProtocolVersion: String, Sendable, Equatable {
+    /// The text header: `PROXY TCP4 src dst sport dport\r\n`.
+    case v1
+    /// The binary header.
+    case v2
+}
+
+/// How the bridge talks to a backend.
+public enum BackendTLSMode: String, Sendable, Equatable {
+    /// Plain TCP (HTTP).
+    case off
+    /// TLS 1.0 or newer toward an old server, verified by CA or by a pinned certificate.
+    case legacy
+}
+
+/// `[[backend]]`: one of the merchant's own servers, where inbound notifications are delivered.
+///
+/// Legacy protocols stay on the merchant's side of the bridge: a `legacy` backend must be at a
+/// loopback or private address (checked here for IP literals, at connect time for names) unless
+/// `unsafePublicBackend` says otherwise.
+public struct BackendConfig: Sendable, Equatable {
+    public var name: String
+    public var address: HostPort
+    public var tls: BackendTLSMode
+    /// Legacy: CA bundle that signed the backend's certificate.
+    public var caFile: String?
+    /// Legacy: SHA-256 of the backend's certificate (64 upper-case hex digits), for self-signed servers.
+    public var pinSHA256: String?
+    /// Legacy: SNI, and the name checked when verifying by `caFile`.
+    public var serverName: String?
+    /// Legacy: lowest version offered.
+    public var minVersion: TLSVersion
+    public var unsafePublicBackend: Bool
+
+    public init(name: String, address: HostPort, tls: BackendTLSMode = .off, caFile: String? = nil,
+                pinSHA256: String? = nil, serverName: String? = nil, minVersion: TLSVersion = .tls10,
+                unsafePublicBackend: Bool = false) {
+        self.name = name
+        self.address = address
+        self.tls = tls
+        self.caFile = caFile
+        self.pinSHA256 = pinSHA256
+        self.serverName = serverName
+        self.minVersion = minVersion
+        self.unsafePublicBackend = unsafePublicBackend
     }
 }
 
@@ -232,8 +310,8 @@ public struct DownstreamTLSConfig: Sendable, Equatable {
     public var minVersion: TLSVersion
     /// Highest version accepted; `nil` means the newest OpenSSL has.
     public var maxVersion: TLSVersion?
-    /// TLS ≤ 1.2 cipher string; `nil` means `DEFAULT:@SECLEVEL=0` for a legacy listener, OpenSSL's
-    /// default otherwise.
+    /// TLS ≤ 1.2 cipher string; `nil` means `DEFAULT:@SECLEVEL=0` for a legacy listener, forward-
+    /// secret AEAD suites otherwise (see `effectiveCiphers`).
     public var ciphers: String?
     /// TLS 1.3 suites; `nil` means OpenSSL's default.
     public var ciphersuites: String?
@@ -269,10 +347,14 @@ public struct DownstreamTLSConfig: Sendable, Equatable {
     /// Does this listener accept protocol versions older than TLS 1.2?
     public var isLegacy: Bool { minVersion < .tls12 }
 
-    /// The cipher string actually applied.
-    public var effectiveCiphers: String? {
-        ciphers ?? (isLegacy ? "DEFAULT:@SECLEVEL=0" : nil)
+    /// The cipher string actually applied: as configured; for a legacy listener everything this
+    /// OpenSSL has at security level 0; otherwise forward-secret AEAD suites only.
+    public var effectiveCiphers: String {
+        ciphers ?? (isLegacy ? "DEFAULT:@SECLEVEL=0" : Self.modernCiphers)
     }
+
+    /// The default TLS 1.2 suites of a non-legacy listener (the gateway's notification calls).
+    public static let modernCiphers = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL"
 }
 
 /// A `host:port` pair. IPv6 literals are written `[::1]:443` in config and kept here without brackets.

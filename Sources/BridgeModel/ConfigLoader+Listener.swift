@@ -1,10 +1,12 @@
 /// `[[listener]]` entries: where merchants connect, and which upstream each listener feeds.
 extension ConfigLoader {
-    static let listenerKeys = ["name", "listen", "accept", "upstream", "routes", "unsafe_listen_public"] + tlsListenerKeys
+    static let listenerKeys = ["name", "listen", "accept", "upstream", "routes", "backend", "allow_sources", "proxy_protocol",
+                               "unsafe_listen_public"] + tlsListenerKeys
 
     /// `declaresNone` is true when the file has no `listener` key or an empty list; a `listener`
     /// of the wrong type has already been reported and is not reported twice.
-    static func readListeners(_ entries: [TableReader], upstreamNames: Set<String>, declaresNone: Bool,
+    static func readListeners(_ entries: [TableReader], upstreamNames: Set<String>, backendNames: Set<String>,
+                              declaresNone: Bool,
                               base: String, diagnostics: ConfigDiagnostics) -> [ListenerConfig] {
         if declaresNone {
             diagnostics.add("listener", "no [[listener]] is configured, so the bridge would accept nothing; add one,"
@@ -34,8 +36,11 @@ extension ConfigLoader {
                 }
                 return mode
             } ?? (entry.contains("accept") ? nil : .plain)
-            let upstream = readUpstreamReference(entry, required: accept == .plain, upstreamNames: upstreamNames)
+            let inbound = readInbound(entry, backendNames: backendNames)
+            let upstream = readUpstreamReference(entry, required: accept == .plain && !entry.contains("backend"),
+                                                 upstreamNames: upstreamNames)
             let routes = readRoutes(entry, upstreamNames: upstreamNames)
+            let allowSources = readAllowSources(entry)
             var tls: DownstreamTLSConfig?
             switch accept {
             case .plain:
@@ -46,11 +51,12 @@ extension ConfigLoader {
                     diagnostics.add(entry.key(key), "only applies to accept = \"tls\" listeners; remove it or set accept = \"tls\"")
                 }
             case .tls:
-                if !entry.contains("upstream"), !entry.contains("routes") {
+                if !entry.contains("upstream"), !entry.contains("routes"), !entry.contains("backend") {
                     diagnostics.add(entry.key("upstream"), "a tls listener needs a default upstream, [listener.routes], or both;"
                         + " e.g. upstream = \"paygent-sandbox\"")
                 }
-                tls = readDownstreamTLS(entry, routes: routes, hasDefaultRoute: entry.contains("upstream"), base: base)
+                tls = readDownstreamTLS(entry, routes: routes,
+                                        hasDefaultRoute: entry.contains("upstream") || entry.contains("backend"), base: base)
             case nil:
                 break
             }
@@ -62,10 +68,57 @@ extension ConfigLoader {
             }
             if let name, let listen, let accept, diagnostics.errors.count == errorsBefore {
                 listeners.append(ListenerConfig(name: name, listen: listen, accept: accept, upstream: upstream,
-                                                routes: routes, tls: tls, unsafeListenPublic: unsafePublic))
+                                                routes: routes, tls: tls, backend: inbound.backend,
+                                                allowSources: allowSources, proxyProtocol: inbound.proxyProtocol,
+                                                unsafeListenPublic: unsafePublic))
             }
         }
         return listeners
+    }
+
+    /// `backend` and `proxy_protocol`: an inbound listener delivers to one backend, never to an upstream.
+    private static func readInbound(_ entry: TableReader, backendNames: Set<String>) -> (backend: String?, proxyProtocol: ProxyProtocolVersion?) {
+        let backend = entry.string("backend").flatMap { target -> String? in
+            guard backendNames.contains(target) else {
+                var message = "\"\(target)\" does not name a [[backend]]"
+                if let close = closestName(to: target, among: backendNames) { message += "; did you mean \"\(close)\"?" }
+                entry.diagnostics.add(entry.key("backend"), message)
+                return nil
+            }
+            return target
+        }
+        if entry.contains("backend") {
+            if entry.string("accept") != AcceptMode.tls.rawValue {
+                entry.diagnostics.add(entry.key("backend"), "inbound delivery needs accept = \"tls\": the gateway's notifications arrive over TLS")
+            }
+            for key in ["upstream", "routes"] where entry.contains(key) {
+                entry.diagnostics.add(entry.key("backend"), "a listener delivers either to a backend (inbound) or to upstreams"
+                    + " (outbound), not both; remove \(key) or backend")
+            }
+        }
+        let proxyProtocol = entry.string("proxy_protocol").flatMap { text -> ProxyProtocolVersion? in
+            guard let version = ProxyProtocolVersion(rawValue: text) else {
+                entry.diagnostics.add(entry.key("proxy_protocol"), "\"\(text)\" is not a PROXY protocol version; use \"v1\" or \"v2\"")
+                return nil
+            }
+            return version
+        }
+        if entry.contains("proxy_protocol") && !entry.contains("backend") {
+            entry.diagnostics.add(entry.key("proxy_protocol"), "only applies to listeners with a backend: the gateway would not understand it")
+        }
+        return (backend, proxyProtocol)
+    }
+
+    /// `allow_sources`: CIDR ranges of peers allowed to connect.
+    private static func readAllowSources(_ entry: TableReader) -> [AddressRange] {
+        (entry.stringArray("allow_sources") ?? []).compactMap { text in
+            let range = AddressRange(text)
+            if range == nil {
+                entry.diagnostics.add(entry.key("allow_sources"), "\"\(text)\" is not an address range; write e.g."
+                    + " \"203.0.113.0/24\", \"127.0.0.1/32\" or \"::1/128\"")
+            }
+            return range
+        }
     }
 
     /// `upstream`: the default route, which must name an `[[upstream]]`.

@@ -8,7 +8,7 @@ import TOMLKit
 /// certificate files' metadata (existence, readability) but never their contents.
 public enum ConfigLoader {
     /// Keys allowed at the top of the file, before any table.
-    static let rootKeys = ["workers", "log", "limits", "dns", "upstream", "listener"]
+    static let rootKeys = ["workers", "log", "limits", "dns", "upstream", "backend", "listener"]
 
     /// Reads and validates the file at `path`.
     ///
@@ -47,7 +47,10 @@ public enum ConfigLoader {
         config.dns = reader.section("dns").map(readDNS) ?? DNSConfig()
         let upstreams = readUpstreams(reader.arrayOfTables("upstream"), base: base)
         config.upstreams = upstreams.configs
+        let backends = readBackends(reader.arrayOfTables("backend"), base: base)
+        config.backends = backends.configs
         config.listeners = readListeners(reader.arrayOfTables("listener"), upstreamNames: upstreams.names,
+                                         backendNames: backends.names,
                                          declaresNone: root["listener"]?.array?.isEmpty ?? true,
                                          base: base, diagnostics: diagnostics)
 

@@ -13,6 +13,7 @@ public struct SessionRecord: Codable, Sendable, Equatable {
     /// Name of the listener that accepted the connection.
     public var listener: String
     public var downstream: Downstream
+    /// The far side: the upstream, or for inbound sessions the backend (encoded as `backend`).
     public var upstream: Upstream
     public var bytes: Bytes
     /// Milliseconds from accept to close.
@@ -186,8 +187,24 @@ public struct SessionRecord: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case time, session, direction, listener, downstream, upstream, bytes
+        case time, session, direction, listener, downstream, upstream, backend, bytes
         case durationMs = "duration_ms", phase, close, error, hint
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        time = try c.decode(String.self, forKey: .time)
+        session = try c.decode(String.self, forKey: .session)
+        direction = try c.decode(String.self, forKey: .direction)
+        listener = try c.decode(String.self, forKey: .listener)
+        downstream = try c.decode(Downstream.self, forKey: .downstream)
+        upstream = try c.decodeIfPresent(Upstream.self, forKey: .upstream) ?? c.decode(Upstream.self, forKey: .backend)
+        bytes = try c.decode(Bytes.self, forKey: .bytes)
+        durationMs = try c.decode(Int.self, forKey: .durationMs)
+        phase = try c.decode(String.self, forKey: .phase)
+        close = try c.decode(String.self, forKey: .close)
+        error = try c.decodeIfPresent(String.self, forKey: .error)
+        hint = try c.decodeIfPresent(String.self, forKey: .hint)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -197,7 +214,7 @@ public struct SessionRecord: Codable, Sendable, Equatable {
         try c.encode(direction, forKey: .direction)
         try c.encode(listener, forKey: .listener)
         try c.encode(downstream, forKey: .downstream)
-        try c.encode(upstream, forKey: .upstream)
+        try c.encode(upstream, forKey: direction == "inbound" ? .backend : .upstream)
         try c.encode(bytes, forKey: .bytes)
         try c.encode(durationMs, forKey: .durationMs)
         try c.encode(phase, forKey: .phase)

@@ -33,6 +33,10 @@ void tb_ssl_ctx_verify_client(SSL_CTX *ctx, int accept_any) {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any ? accept_any_chain : NULL);
 }
 
+void tb_ssl_ctx_verify_server_by_pin(SSL_CTX *ctx) {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any_chain);
+}
+
 int tb_ssl_ctx_set_dh_auto(SSL_CTX *ctx) { return (int)SSL_CTX_set_dh_auto(ctx, 1); }
 
 int tb_x509_sha256_hex(const X509 *cert, char *out65) {

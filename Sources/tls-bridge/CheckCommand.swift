@@ -33,6 +33,17 @@ struct CheckCommand: ParsableCommand {
             guard let context = contexts.upstreams[upstream.name] else { continue }
             describe(upstream, context: context)
         }
+        for backend in config.backends {
+            var line = "backend \(backend.name): \(backend.address), "
+            switch backend.tls {
+            case .off: line += "plain TCP"
+            case .legacy:
+                line += "legacy TLS (\(backend.minVersion.rawValue) or newer), verified by "
+                    + (backend.pinSHA256.map { "pinned SHA-256 \($0.prefix(16))…" } ?? "\(backend.caFile ?? "?")"
+                        + (backend.serverName.map { " as \($0)" } ?? ""))
+            }
+            print(line)
+        }
         let summary = capabilities.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value ? "yes" : "no")" }
         print("linked \(LibraryVersions.openSSL): \(summary.joined(separator: ", "))")
     }
@@ -41,11 +52,15 @@ struct CheckCommand: ParsableCommand {
         let routes = listener.routes.sorted { $0.key < $1.key }.map { "\($0.key) → \($0.value)" }
         var line = "listener \(listener.name): \(listener.listen) accepts \(listener.accept.rawValue)"
         if let upstream = listener.upstream { line += ", default upstream \(upstream)" }
+        if let backend = listener.backend {
+            line += ", delivers to backend \(backend)" + (listener.proxyProtocol.map { " with PROXY protocol \($0.rawValue)" } ?? "")
+        }
+        if !listener.allowSources.isEmpty { line += ", only from \(listener.allowSources.map(\.description).joined(separator: ", "))" }
         if !routes.isEmpty { line += ", routes \(routes.joined(separator: ", "))" }
         print(line)
         guard let context, let policy = listener.tls else { return }
         let versions = TLSVersion.allCases.filter { $0 >= policy.minVersion && $0 <= (policy.maxVersion ?? .tls13) }
-        print("  accepts \(versions.map(\.rawValue).joined(separator: ", ")) from merchants"
+        print("  accepts \(versions.map(\.rawValue).joined(separator: ", ")) from \(listener.backend == nil ? "merchants" : "the gateway")"
             + (policy.isLegacy ? " (legacy: security level 0 on this listener only)" : ""))
         print("  \(context.acceptedCiphers.count) suites, first \(context.acceptedCiphers.prefix(4).joined(separator: ", "))")
         if policy.isLegacy {

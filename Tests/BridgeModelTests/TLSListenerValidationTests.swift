@@ -53,7 +53,7 @@ struct TLSListenerValidationTests {
         let policy = try #require(loaded.listeners.first?.tls)
         #expect(policy.minVersion == .tls12)
         #expect(!policy.isLegacy)
-        #expect(policy.effectiveCiphers == nil)
+        #expect(policy.effectiveCiphers == DownstreamTLSConfig.modernCiphers)
     }
 
     @Test func routesCompareCaseInsensitivelyAndFallBackToTheDefault() throws {

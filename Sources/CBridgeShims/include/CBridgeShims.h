@@ -20,6 +20,8 @@ void tb_ssl_ctx_set_client_session_cache(SSL_CTX *ctx);
 typedef int (*tb_servername_callback)(SSL *ssl, int *alert, void *arg);
 int tb_ssl_ctx_set_servername_callback(SSL_CTX *ctx, tb_servername_callback callback, void *arg);
 void tb_ssl_ctx_verify_client(SSL_CTX *ctx, int accept_any_chain);
+// Client side toward a pinned backend: any chain passes here, the caller compares the fingerprint.
+void tb_ssl_ctx_verify_server_by_pin(SSL_CTX *ctx);
 int tb_ssl_ctx_set_dh_auto(SSL_CTX *ctx);
 // SHA-256 of the certificate's DER, as 64 upper-case hex digits plus NUL (buffer of 65 bytes).
 int tb_x509_sha256_hex(const X509 *cert, char *out65);
