@@ -13,6 +13,8 @@ public final class BridgeRuntime: Sendable {
     public let downstreams: [String: DownstreamTLSContext]
     /// Every `[[backend]]`, with its TLS context when it speaks legacy TLS, by name.
     public let backends: [String: BackendRuntime]
+    /// `proxy_auth` credentials of http-proxy listeners, by listener name.
+    let proxyCredentials: [String: ProxyCredentials]
     let sessionLog: SessionLog
     let logger: Logger
     /// A random tag that makes session ids unique across restarts writing to the same log.
@@ -30,6 +32,7 @@ public final class BridgeRuntime: Sendable {
         self.upstreams = contexts.upstreams
         self.downstreams = contexts.downstreams
         self.backends = contexts.backends
+        self.proxyCredentials = contexts.proxyCredentials
         self.logger = logger
         self.processTag = String(UInt32.random(in: 0...UInt32.max), radix: 16)
     }
@@ -49,9 +52,13 @@ public final class BridgeRuntime: Sendable {
                 errors.append(error)
             }
         }
-        for listener in config.listeners where listener.accept == .tls {
+        var proxyCredentials: [String: ProxyCredentials] = [:]
+        for listener in config.listeners where listener.accept.terminatesTLS {
             do {
                 downstreams[listener.name] = try DownstreamTLSContext(listener: listener)
+                if let file = listener.proxyAuthFile {
+                    proxyCredentials[listener.name] = try ProxyCredentials(path: file, key: "listener[\(listener.name)].proxy_auth")
+                }
             } catch {
                 errors.append(error)
             }
@@ -70,7 +77,8 @@ public final class BridgeRuntime: Sendable {
             }
         }
         guard errors.isEmpty else { throw ConfigErrors(errors) }
-        return TLSContexts(upstreams: upstreams, downstreams: downstreams, backends: backends)
+        return TLSContexts(upstreams: upstreams, downstreams: downstreams, backends: backends,
+                           proxyCredentials: proxyCredentials)
     }
 
     /// Counts a new session if the limit allows it.
@@ -93,6 +101,7 @@ public struct TLSContexts: Sendable {
     public var upstreams: [String: UpstreamTLSContext]
     public var downstreams: [String: DownstreamTLSContext]
     public var backends: [String: BackendRuntime]
+    var proxyCredentials: [String: ProxyCredentials]
 }
 
 /// A backend and, for a legacy TLS backend, its client context.

@@ -10,55 +10,71 @@ import Glibc
 /// and timers hold it weakly. Every way a session can end goes through `finish(_:error:)`, the one
 /// teardown path, which frees both streams, writes the record and tells the worker.
 ///
-/// Phases: (downstream_handshake →) resolve → connect → handshake → open → (drain) → closed.
+/// Phases: (proxy_request →) (downstream_handshake →) resolve → connect → handshake → open →
+/// (drain) → closed. The http-proxy parts live in `Session+HTTPProxy.swift`.
 /// The upstream is dialled only once the merchant's TLS handshake (if any) succeeded and its name
 /// is routed, and the merchant's bytes are read only once the upstream is open: a refused or
 /// failed session costs the gateway nothing, and the merchant's bytes wait in the kernel meanwhile.
 final class Session: BufferedStreamDelegate {
     enum Phase: String {
+        case proxyRequest = "proxy_request"
         case downstreamHandshake = "downstream_handshake"
         case resolve, connect, handshake, open, drain, closed
     }
 
     let id: String
-    private unowned let worker: Worker
-    private let listener: ListenerConfig
-    private let limits: LimitsConfig
-    private let downstreamAddress: String
+    unowned let worker: Worker
+    let listener: ListenerConfig
+    let limits: LimitsConfig
+    let downstreamAddress: String
     private let startTime = WallClock.now()
     private let startMilliseconds = EventLoop.monotonicMilliseconds()
 
-    private var phase = Phase.resolve
-    private let downstream: BufferedStream
-    private let downstreamIsTLS: Bool
+    var phase = Phase.resolve
+    /// The merchant's (or gateway's) connection. Replaced once: by its TLS layer after a CONNECT.
+    var downstream: BufferedStream
+    var downstreamIsTLS: Bool
     /// Where the session goes once routed: an upstream (outbound) or a backend (inbound).
-    private var destination: Destination?
+    var destination: Destination?
     /// The stream toward the destination (called upstream for both directions).
-    private var upstream: BufferedStream?
-    private var resolution: Resolution?
-    private var connection: Connection?
+    var upstream: BufferedStream?
+    var resolution: Resolution?
+    var connection: Connection?
     private var dialled: SocketAddress?
     private var destinationConnected = false
     /// The merchant's (or gateway's) address, and the listener address it connected to.
-    private let downstreamPeer: SocketAddress?
-    private let downstreamLocal: SocketAddress?
-    private var timer: Timer!
-    private var lastActivity: Int64
+    let downstreamPeer: SocketAddress?
+    let downstreamLocal: SocketAddress?
+    var timer: Timer!
+    var lastActivity: Int64
 
     /// What each TLS handshake negotiated, for the record.
-    private var upstreamTLS: TLSDetails?
+    var upstreamTLS: TLSDetails?
     private var downstreamTLS: TLSDetails?
     /// What the merchant's TLS client offered (tls listeners), for the migration evidence and for
     /// explaining refusals.
     private var offered: ClientHelloSummary?
     private var hint: String?
 
-    private var bytesUp = 0
-    private var bytesDown = 0
-    private var downstreamEnded = false
+    var bytesUp = 0
+    var bytesDown = 0
+
+    // http-proxy state (see Session+HTTPProxy.swift).
+    /// Frames absolute-form requests and their responses; nil for every other kind of session.
+    var forwarder: HTTPForwarder?
+    /// The CONNECT target ("host:port") or the absolute-form request host, for the record.
+    var connectTarget: String?
+    var requestHost: String?
+    /// The status the bridge answered with itself, for the record.
+    var httpStatus: Int?
+    /// The upstream chosen from the CONNECT target (routing then ignores SNI).
+    var connectRoute: String?
+    /// What to do once the responses owed to the client are delivered.
+    var afterResponses: AfterResponses?
+    var downstreamEnded = false
     private var upstreamSentCloseNotify: Bool?
-    private var pausedDownstream = false
-    private var pausedUpstream = false
+    var pausedDownstream = false
+    var pausedUpstream = false
     /// Why the session is ending once it entered `drain`, and the phase it ended from.
     private var pendingClose: (close: String, error: String?, phase: Phase)?
 
@@ -73,7 +89,7 @@ final class Session: BufferedStreamDelegate {
         self.limits = worker.runtime.config.limits
         self.downstreamAddress = peer?.description ?? "unknown"
         self.downstream = downstream
-        self.downstreamIsTLS = listener.accept == .tls
+        self.downstreamIsTLS = listener.accept == .tls || (listener.accept == .httpProxy && downstream.isTLS)
         self.lastActivity = startMilliseconds
     }
 
@@ -82,7 +98,9 @@ final class Session: BufferedStreamDelegate {
     func start() {
         downstream.delegate = self
         timer = Timer(loop: worker.loop) { [weak self] in self?.timerFired() }
-        if downstreamIsTLS {
+        if listener.accept == .httpProxy {
+            beginProxyRequest()
+        } else if downstreamIsTLS {
             phase = .downstreamHandshake
             timer.schedule(afterMilliseconds: limits.handshakeTimeout.milliseconds)
             downstream.enableReading()
@@ -109,8 +127,10 @@ final class Session: BufferedStreamDelegate {
         route(serverName: details?.serverName)
     }
 
-    private func route(serverName: String?) {
-        if let backendName = listener.backend, let backend = worker.runtime.backends[backendName] {
+    func route(serverName: String?) {
+        if let connectRoute, let context = worker.runtime.upstreams[connectRoute] {
+            destination = .upstream(context)
+        } else if let backendName = listener.backend, let backend = worker.runtime.backends[backendName] {
             destination = .backend(backend)
         } else if let name = listener.upstreamName(forServerName: serverName), let context = worker.runtime.upstreams[name] {
             destination = .upstream(context)
@@ -131,14 +151,14 @@ final class Session: BufferedStreamDelegate {
         resolution = nil
         switch result {
         case .failed(let reason):
-            finish("upstream_error", error: "could not resolve \(destination?.address.host ?? "?"): \(reason)")
+            failUpstream("upstream_error", error: "could not resolve \(destination?.address.host ?? "?"): \(reason)")
         case .addresses(var addresses):
             if case .backend(let backend) = destination, backend.config.tls == .legacy, !backend.config.unsafePublicBackend {
                 // Legacy TLS stays on the merchant's side, also when a name resolves elsewhere.
                 let resolvedCount = addresses.count
                 addresses = addresses.filter { isLoopbackOrPrivate($0.ipBytes) }
                 if addresses.isEmpty {
-                    finish("upstream_error", error: "backend \(backend.config.name) (\(backend.config.address.host)) resolves to"
+                    failUpstream("upstream_error", error: "backend \(backend.config.name) (\(backend.config.address.host)) resolves to"
                         + " \(resolvedCount) public address(es) only; legacy TLS is allowed only at loopback or private addresses"
                         + " (set unsafe_public_backend = true if this network is yours)")
                     return
@@ -156,7 +176,7 @@ final class Session: BufferedStreamDelegate {
         switch result {
         case .failed(let address, let reason):
             dialled = address
-            finish("upstream_error", error: reason)
+            failUpstream("upstream_error", error: reason)
         case .connected(let fd, let address):
             dialled = address
             destinationConnected = true
@@ -176,7 +196,7 @@ final class Session: BufferedStreamDelegate {
                 close(fd)
             }
             guard let stream else {
-                finish("upstream_error", error: "OpenSSL could not set up a TLS connection for \(destination?.name ?? "?")")
+                failUpstream("upstream_error", error: "OpenSSL could not set up a TLS connection for \(destination?.name ?? "?")")
                 return
             }
             stream.delegate = self
@@ -204,7 +224,7 @@ final class Session: BufferedStreamDelegate {
         guard let upstream else { return }
         upstreamTLS = upstream.tlsDetails()
         if case .backend(let backend) = destination, let context = backend.tls, !context.pinMatches(upstreamTLS) {
-            finish("upstream_error", error: "backend \(backend.config.name) presented a certificate with SHA-256"
+            failUpstream("upstream_error", error: "backend \(backend.config.name) presented a certificate with SHA-256"
                 + " \(upstreamTLS?.peerFingerprint ?? "-"), which does not match pin_sha256; nothing was delivered")
             return
         }
@@ -218,15 +238,17 @@ final class Session: BufferedStreamDelegate {
 
     private func timerFired() {
         switch phase {
+        case .proxyRequest:
+            finish("header_timeout", error: "no complete proxy request head within header_timeout (\(limits.headerTimeout.text))")
         case .downstreamHandshake:
             offered = downstream.clientHello()
             finish("handshake_timeout", error: "the merchant did not complete the TLS handshake within handshake_timeout"
                 + " (\(limits.handshakeTimeout.text))")
         case .resolve, .connect:
             let target = dialled.map(String.init(describing:)) ?? destination?.address.description ?? "?"
-            finish("connect_timeout", error: "no connection to \(target) within connect_timeout (\(limits.connectTimeout.text)), phase \(phase.rawValue)")
+            failUpstream("connect_timeout", error: "no connection to \(target) within connect_timeout (\(limits.connectTimeout.text)), phase \(phase.rawValue)")
         case .handshake:
-            finish("handshake_timeout", error: "the upstream did not complete the TLS handshake within handshake_timeout (\(limits.handshakeTimeout.text))")
+            failUpstream("handshake_timeout", error: "the upstream did not complete the TLS handshake within handshake_timeout (\(limits.handshakeTimeout.text))")
         case .open, .drain:
             let idle = EventLoop.monotonicMilliseconds() - lastActivity
             let limit = limits.idleTimeout.milliseconds
@@ -245,23 +267,32 @@ final class Session: BufferedStreamDelegate {
     // MARK: - Data
 
     func streamHasInput(_ stream: BufferedStream) {
+        if phase == .proxyRequest, stream === downstream {
+            readProxyRequest()
+            return
+        }
         guard phase == .open, let upstream else { return }
+        if forwarder != nil {
+            pumpHTTP(from: stream)
+            return
+        }
         lastActivity = EventLoop.monotonicMilliseconds()
         if stream === downstream {
             bytesUp += downstream.moveInput(to: upstream)
-            if upstream.outputLength >= limits.bufferSize {
-                downstream.disableReading()
-                upstream.setWriteLowWatermark(limits.bufferSize / 2)
-                pausedDownstream = true
-            }
+            pauseIfFull(source: downstream, destination: upstream)
         } else {
             bytesDown += upstream.moveInput(to: downstream)
-            if downstream.outputLength >= limits.bufferSize {
-                upstream.disableReading()
-                downstream.setWriteLowWatermark(limits.bufferSize / 2)
-                pausedUpstream = true
-            }
+            pauseIfFull(source: upstream, destination: downstream)
         }
+    }
+
+    /// Backpressure: with `buffer_size` queued toward `destination`, stop reading `source` until
+    /// the queue drains to half (see `streamDrained`).
+    func pauseIfFull(source: BufferedStream, destination: BufferedStream) {
+        guard destination.outputLength >= limits.bufferSize else { return }
+        source.disableReading()
+        destination.setWriteLowWatermark(limits.bufferSize / 2)
+        if source === downstream { pausedDownstream = true } else { pausedUpstream = true }
     }
 
     func streamDrained(_ stream: BufferedStream) {
@@ -285,7 +316,7 @@ final class Session: BufferedStreamDelegate {
     // MARK: - Events
 
     func stream(_ stream: BufferedStream, reported event: StreamEvent) {
-        if stream === downstream {
+        if stream === downstream || phase == .proxyRequest {
             downstreamReported(event)
         } else {
             upstreamReported(event)
@@ -293,6 +324,14 @@ final class Session: BufferedStreamDelegate {
     }
 
     private func downstreamReported(_ event: StreamEvent) {
+        if phase == .proxyRequest {
+            switch event {
+            case .connected: break
+            case .endOfStream, .endOfStreamWithoutCloseNotify: finish("downstream_eof", error: nil)
+            case .failed(let reason): finish("downstream_error", error: "downstream \(downstreamAddress): \(reason)")
+            }
+            return
+        }
         if phase == .downstreamHandshake {
             switch event {
             case .connected:
@@ -309,6 +348,11 @@ final class Session: BufferedStreamDelegate {
             break
         case .endOfStream, .endOfStreamWithoutCloseNotify:
             downstreamEnded = true
+            if forwarder != nil {
+                // HTTP framing says whether anything is still owed: if not, nothing can come.
+                continueAfterResponses()
+                return
+            }
             if let upstream, phase == .open { bytesUp += downstream.moveInput(to: upstream) }
             // Nothing was ever sent, so no answer can be owed: close now instead of holding an
             // upstream connection open until idle_timeout. Otherwise keep the upstream open: the
@@ -368,11 +412,11 @@ final class Session: BufferedStreamDelegate {
         if let verification = upstreamTLS?.verification, verification != "ok" {
             text += "; certificate verify failed: \(verification)"
         }
-        finish("upstream_error", error: text)
+        failUpstream("upstream_error", error: text)
     }
 
     /// The upstream ended: deliver what is queued for the merchant, then close.
-    private func beginDrain(close: String, error: String?) {
+    func beginDrain(close: String, error: String?) {
         pendingClose = (close, error, phase)
         phase = .drain
         downstream.disableReading()
@@ -387,8 +431,9 @@ final class Session: BufferedStreamDelegate {
 
     // MARK: - Teardown
 
-    /// Ends the session: the one teardown path. Idempotent.
-    func finish(_ close: String, error: String?) {
+    /// Ends the session: the one teardown path. Idempotent. With `handingOver`, the downstream
+    /// connection survives for the next session (an http-proxy client's request for another host).
+    func finish(_ close: String, error: String?, handingOver: Bool = false) {
         guard phase != .closed else { return }
         let endedIn = pendingClose?.phase ?? phase
         // close_notify goes to a peer whose TLS is healthy, never after a TLS or socket error.
@@ -404,8 +449,10 @@ final class Session: BufferedStreamDelegate {
             upstream.free(sendCloseNotify: phase == .open && orderly)
             self.upstream = nil
         }
-        bytesDown -= downstream.outputLength
-        downstream.free(sendCloseNotify: downstreamIsTLS && phase != .downstreamHandshake && orderly)
+        if !handingOver {
+            bytesDown -= downstream.outputLength
+            downstream.free(sendCloseNotify: downstreamIsTLS && phase != .downstreamHandshake && orderly)
+        }
         phase = .closed
         worker.sessionEnded(self, record: record(close: close, error: error, phase: endedIn))
     }
@@ -421,7 +468,8 @@ final class Session: BufferedStreamDelegate {
                               sni: downstreamTLS?.serverName ?? offered?.serverName,
                               clientCert: downstreamTLS?.peerSubject,
                               offered: offered.map { .init(maxVersion: $0.maxVersion, sni: $0.serverName,
-                                                           ciphers: $0.ciphers.map(\.description)) }),
+                                                           ciphers: $0.ciphers.map(\.description)) },
+                              connect: connectTarget, requestHost: requestHost, httpStatus: httpStatus),
             upstream: .init(name: destination?.name ?? listener.backend, address: dialled?.description,
                             serverName: destination?.serverName,
                             protocol: isBackendPlain && dialled != nil && destinationConnected ? "plain" : upstreamTLS?.protocolVersion,

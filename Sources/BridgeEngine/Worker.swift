@@ -69,7 +69,7 @@ final class Worker {
             return
         }
         let downstream: BufferedStream?
-        if let context = runtime.downstreams[listener.name] {
+        if listener.accept == .tls, let context = runtime.downstreams[listener.name] {
             downstream = BufferedStream(tlsServerSocket: fd, context: context, loop: loop)
         } else {
             downstream = BufferedStream(socket: fd, loop: loop)
@@ -82,6 +82,22 @@ final class Worker {
         }
         // The listener's own address is only needed for a PROXY protocol header.
         let local = listener.proxyProtocol == nil ? nil : SocketAddress(peerOf: fd, local: true)
+        let session = Session(id: nextSessionID(), worker: self, listener: listener, downstream: downstream,
+                              peer: peer, local: local)
+        sessions[ObjectIdentifier(session)] = session
+        session.start()
+    }
+
+    /// An http-proxy client's next request is for another host: a new session takes its connection
+    /// (and the request head already buffered in it).
+    func continueProxyConnection(_ downstream: BufferedStream, listener: ListenerConfig, peer: SocketAddress?,
+                                 local: SocketAddress?) {
+        guard runtime.reserveSession() else {
+            downstream.free(sendCloseNotify: false)
+            refuseAtAccept(listener: listener, peer: peer?.description ?? "unknown", close: "limit",
+                           error: "max_sessions (\(runtime.config.limits.maxSessions)) sessions are open; connection closed")
+            return
+        }
         let session = Session(id: nextSessionID(), worker: self, listener: listener, downstream: downstream,
                               peer: peer, local: local)
         sessions[ObjectIdentifier(session)] = session

@@ -35,6 +35,8 @@ public final class BufferedStream {
     let bev: OpaquePointer
     /// The TLS connection, owned by `bev`; nil for a plain stream.
     let ssl: OpaquePointer?
+    /// Is this a TLS stream?
+    public var isTLS: Bool { ssl != nil }
     /// Receives the callbacks. Weak: the delegate owns the stream, not the other way round.
     public weak var delegate: (any BufferedStreamDelegate)?
     private var freed = false
@@ -86,6 +88,34 @@ public final class BufferedStream {
         // Legacy clients often just close TCP; that still ends the stream, see `eventReported`.
         bufferevent_openssl_set_allow_dirty_shutdown(bev, 1)
         installCallbacks()
+    }
+
+    /// Wraps an existing bufferevent (a TLS filter over another stream's bufferevent).
+    private init(filter: OpaquePointer, ssl: OpaquePointer) {
+        bev = filter
+        self.ssl = ssl
+        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1)
+        installCallbacks()
+    }
+
+    /// Starts a TLS server handshake inside this plain stream (after an HTTP CONNECT), presenting
+    /// the certificate for `host`. The returned stream owns this one's bufferevent and socket; this
+    /// object becomes inert. Nil (and this stream unchanged) when the listener has no identity for
+    /// `host` or OpenSSL fails.
+    public func startTLSServer(context: DownstreamTLSContext, host: String) -> BufferedStream? {
+        guard !freed, ssl == nil, let ssl = context.makeConnection(forHost: host) else { return nil }
+        let base = bufferevent_get_base(bev)
+        // Our callbacks go first: the filter installs its own on this bufferevent.
+        bufferevent_setcb(bev, nil, nil, nil, nil)
+        guard let filter = bufferevent_openssl_filter_new(base, bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                          Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)) else {
+            SSL_free(ssl)
+            installCallbacks()
+            return nil
+        }
+        // The filter now owns our bufferevent (close-on-free).
+        freed = true
+        return BufferedStream(filter: filter, ssl: ssl)
     }
 
     deinit {
@@ -152,6 +182,29 @@ public final class BufferedStream {
             evbuffer_add_buffer(bufferevent_get_output(other.bev), input)
         }
         return count
+    }
+
+    /// Calls `body` with up to `maxBytes` of the input buffer's start, made contiguous (this may copy
+    /// within libevent's buffer). The pointer is valid only inside `body`.
+    public func withInputPrefix<R>(maxBytes: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        let input = bufferevent_get_input(bev)
+        let count = min(maxBytes, evbuffer_get_length(input))
+        guard count > 0, let start = evbuffer_pullup(input, count) else {
+            return body(UnsafeRawBufferPointer(start: nil, count: 0))
+        }
+        return body(UnsafeRawBufferPointer(start: start, count: count))
+    }
+
+    /// Drops the first `count` input bytes (a request head the bridge rewrote).
+    public func discardInput(_ count: Int) {
+        evbuffer_drain(bufferevent_get_input(bev), count)
+    }
+
+    /// Moves the first `count` input bytes to `other`'s output without copying. Returns the count moved.
+    @discardableResult
+    public func moveInput(_ count: Int, to other: BufferedStream) -> Int {
+        guard count > 0 else { return 0 }
+        return Int(evbuffer_remove_buffer(bufferevent_get_input(bev), bufferevent_get_output(other.bev), count))
     }
 
     /// Queues bytes the bridge itself produced (a PROXY header, an HTTP answer) for the peer.

@@ -50,6 +50,9 @@ public final class DownstreamTLSContext: @unchecked Sendable {
             string(fromC: SSL_CIPHER_get_name(tb_ssl_ctx_cipher_at(context, index)))
         }
         _ = tb_ssl_ctx_observe_client_hello(context)
+        // Behind CONNECT the certificate follows the CONNECT target, set per connection
+        // (`makeConnection(forHost:)`), not the SNI.
+        guard listener.accept == .tls else { return }
         _ = tb_ssl_ctx_set_servername_callback(context, { ssl, alert, argument in
             guard let ssl, let argument else { return SSL_TLSEXT_ERR_ALERT_FATAL }
             let owner = Unmanaged<DownstreamTLSContext>.fromOpaque(argument).takeUnretainedValue()
@@ -64,6 +67,17 @@ public final class DownstreamTLSContext: @unchecked Sendable {
     /// A new `SSL` for one accepted connection; the bufferevent that gets it owns it.
     func makeConnection() -> OpaquePointer? {
         SSL_new(context)
+    }
+
+    /// A new `SSL` presenting the identity for `host` (a CONNECT target), or nil when the listener
+    /// has none for it (it is not routed).
+    func makeConnection(forHost host: String) -> OpaquePointer? {
+        guard let identity = identities[host.lowercased()], let ssl = SSL_new(context) else { return nil }
+        guard identity.install(on: ssl) else {
+            SSL_free(ssl)
+            return nil
+        }
+        return ssl
     }
 
     /// Runs inside the handshake, on the worker's thread: present the routed name's certificate,
@@ -117,7 +131,7 @@ public final class DownstreamTLSContext: @unchecked Sendable {
         var identities: [String: ServerIdentity] = [:]
         // Minted before the first connection, for exactly the routed names: a handshake never
         // waits for RSA key generation, and no other name can ever get a certificate.
-        for name in listener.routes.keys.sorted() {
+        for name in listener.routedHosts {
             if let files = policy.certificates[name] {
                 identities[name] = try ServerIdentity(files: files, certKey: key("certificates.\(name).cert"),
                                                       keyKey: key("certificates.\(name).key"))
@@ -128,8 +142,8 @@ public final class DownstreamTLSContext: @unchecked Sendable {
             }
         }
         var defaultIdentity = staticIdentity
-        if defaultIdentity == nil, let authority, !listener.routes.isEmpty {
-            defaultIdentity = ServerIdentity(issued: try mint(listener.routes.keys.sorted(), with: authority, key: key("routes")))
+        if defaultIdentity == nil, listener.accept == .tls, let authority, !listener.routes.isEmpty {
+            defaultIdentity = ServerIdentity(issued: try mint(listener.routedHosts, with: authority, key: key("routes")))
         }
         return (identities, defaultIdentity)
     }

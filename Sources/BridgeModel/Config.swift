@@ -73,6 +73,8 @@ public struct LimitsConfig: Sendable, Equatable {
     public var connectTimeout: Duration
     /// Each TLS handshake.
     public var handshakeTimeout: Duration
+    /// An http-proxy client's request head must arrive within this.
+    public var headerTimeout: Duration
     /// No bytes in either direction for this long closes the session.
     public var idleTimeout: Duration
     /// Open sessions across all workers; connections past it are closed at accept and logged.
@@ -81,9 +83,11 @@ public struct LimitsConfig: Sendable, Equatable {
     public var bufferSize: Int
 
     public init(connectTimeout: Duration = .seconds(10), handshakeTimeout: Duration = .seconds(10),
-                idleTimeout: Duration = .seconds(300), maxSessions: Int = 4096, bufferSize: Int = 256 * 1024) {
+                headerTimeout: Duration = .seconds(10), idleTimeout: Duration = .seconds(300), maxSessions: Int = 4096,
+                bufferSize: Int = 256 * 1024) {
         self.connectTimeout = connectTimeout
         self.handshakeTimeout = handshakeTimeout
+        self.headerTimeout = headerTimeout
         self.idleTimeout = idleTimeout
         self.maxSessions = maxSessions
         self.bufferSize = bufferSize
@@ -161,6 +165,12 @@ public enum AcceptMode: String, Sendable, Equatable {
     /// TLS from the merchant, terminated here with the listener's own policy (legacy versions allowed
     /// when the listener says so), routed by SNI.
     case tls
+    /// An HTTP forward proxy for the routed names only: `CONNECT` (TLS terminated here as on a `tls`
+    /// listener) and absolute-form `http://` requests (upgraded to TLS toward the upstream).
+    case httpProxy = "http-proxy"
+
+    /// Does this listener terminate TLS from its clients (directly, or after CONNECT)?
+    public var terminatesTLS: Bool { self != .plain }
 }
 
 /// `[[listener]]`: one address that accepts the merchant's connections.
@@ -185,6 +195,8 @@ public struct ListenerConfig: Sendable, Equatable {
     public var allowSources: [AddressRange]
     /// PROXY protocol header sent to a backend first, so it sees the real client address.
     public var proxyProtocol: ProxyProtocolVersion?
+    /// http-proxy: file of `user:password` lines; Basic proxy authentication is required when set.
+    public var proxyAuthFile: String?
     /// Binding anything but a loopback address needs this, since the listener carries the merchant's
     /// client certificate to the gateway for whoever can reach it.
     public var unsafeListenPublic: Bool
@@ -192,7 +204,7 @@ public struct ListenerConfig: Sendable, Equatable {
     public init(name: String, listen: HostPort, accept: AcceptMode = .plain, upstream: String?,
                 routes: [String: String] = [:], tls: DownstreamTLSConfig? = nil, backend: String? = nil,
                 allowSources: [AddressRange] = [], proxyProtocol: ProxyProtocolVersion? = nil,
-                unsafeListenPublic: Bool = false) {
+                proxyAuthFile: String? = nil, unsafeListenPublic: Bool = false) {
         self.name = name
         self.listen = listen
         self.accept = accept
@@ -202,7 +214,31 @@ public struct ListenerConfig: Sendable, Equatable {
         self.backend = backend
         self.allowSources = allowSources
         self.proxyProtocol = proxyProtocol
+        self.proxyAuthFile = proxyAuthFile
         self.unsafeListenPublic = unsafeListenPublic
+    }
+
+    /// http-proxy: the upstream for a CONNECT or `http://` target. A route key with a port
+    /// (`"name:8443"`) allows exactly that port; one without allows `defaultPorts` (443 for
+    /// CONNECT; 80 and 443 for `http://`). Nothing else is ever allowed: this is no open proxy.
+    public func upstreamName(forProxyHost host: String, port: UInt16, defaultPorts: [UInt16]) -> String? {
+        let name = host.lowercased()
+        let literal = name.contains(":") ? "[\(name)]" : name
+        if let routed = routes["\(literal):\(port)"] { return routed }
+        return defaultPorts.contains(port) ? routes[name] : nil
+    }
+
+    /// The host names (and IP literals) the listener routes, without ports: the names it may
+    /// present certificates for.
+    public var routedHosts: [String] { Self.hosts(ofRouteKeys: routes.keys) }
+
+    /// Route keys without their ports: `"name:8443"` → `"name"`, `"[::1]:443"` → `"::1"`.
+    static func hosts(ofRouteKeys keys: some Sequence<String>) -> [String] {
+        Set(keys.map { key -> String in
+            if key.hasPrefix("["), let end = key.firstIndex(of: "]") { return String(key[key.index(after: key.startIndex)..<end]) }
+            if key.filter({ $0 == ":" }).count == 1, let colon = key.lastIndex(of: ":") { return String(key[..<colon]) }
+            return key
+        }).sorted()
     }
 
     /// Is a peer with these address bytes allowed to connect?

@@ -1,7 +1,7 @@
 /// `[[listener]]` entries: where merchants connect, and which upstream each listener feeds.
 extension ConfigLoader {
     static let listenerKeys = ["name", "listen", "accept", "upstream", "routes", "backend", "allow_sources", "proxy_protocol",
-                               "unsafe_listen_public"] + tlsListenerKeys
+                               "proxy_auth", "unsafe_listen_public"] + tlsListenerKeys
 
     /// `declaresNone` is true when the file has no `listener` key or an empty list; a `listener`
     /// of the wrong type has already been reported and is not reported twice.
@@ -31,7 +31,7 @@ extension ConfigLoader {
             }
             let accept = entry.string("accept").flatMap { text -> AcceptMode? in
                 guard let mode = AcceptMode(rawValue: text) else {
-                    diagnostics.add(entry.key("accept"), "\"\(text)\" is not an accept mode; accepted values: \"plain\", \"tls\"")
+                    diagnostics.add(entry.key("accept"), "\"\(text)\" is not an accept mode; accepted values: \"plain\", \"tls\", \"http-proxy\"")
                     return nil
                 }
                 return mode
@@ -39,7 +39,8 @@ extension ConfigLoader {
             let inbound = readInbound(entry, backendNames: backendNames)
             let upstream = readUpstreamReference(entry, required: accept == .plain && !entry.contains("backend"),
                                                  upstreamNames: upstreamNames)
-            let routes = readRoutes(entry, upstreamNames: upstreamNames)
+            let routes = readRoutes(entry, upstreamNames: upstreamNames, allowPorts: accept == .httpProxy)
+            var proxyAuthFile: String?
             let allowSources = readAllowSources(entry)
             var tls: DownstreamTLSConfig?
             switch accept {
@@ -57,8 +58,22 @@ extension ConfigLoader {
                 }
                 tls = readDownstreamTLS(entry, routes: routes,
                                         hasDefaultRoute: entry.contains("upstream") || entry.contains("backend"), base: base)
+            case .httpProxy:
+                if entry.contains("upstream") {
+                    diagnostics.add(entry.key("upstream"), "an http-proxy listener forwards only to the names in [listener.routes];"
+                        + " a default upstream would make it an open proxy. Remove it and route each gateway name")
+                }
+                if !entry.contains("routes") {
+                    diagnostics.add(entry.key("routes"), "an http-proxy listener needs [listener.routes]: the gateway names it may"
+                        + " forward to, e.g. \"sandbox.paygent.co.jp\" = \"paygent-sandbox\"")
+                }
+                tls = readDownstreamTLS(entry, routes: routes, hasDefaultRoute: false, base: base)
+                proxyAuthFile = entry.readableFile("proxy_auth", base: base)
             case nil:
                 break
+            }
+            if accept != .httpProxy, entry.contains("proxy_auth") {
+                diagnostics.add(entry.key("proxy_auth"), "only applies to accept = \"http-proxy\" listeners; remove it")
             }
             let unsafePublic = entry.bool("unsafe_listen_public") ?? false
             if let listen, !unsafePublic, !isLoopback(listen.host) {
@@ -70,7 +85,7 @@ extension ConfigLoader {
                 listeners.append(ListenerConfig(name: name, listen: listen, accept: accept, upstream: upstream,
                                                 routes: routes, tls: tls, backend: inbound.backend,
                                                 allowSources: allowSources, proxyProtocol: inbound.proxyProtocol,
-                                                unsafeListenPublic: unsafePublic))
+                                                proxyAuthFile: proxyAuthFile, unsafeListenPublic: unsafePublic))
             }
         }
         return listeners
@@ -130,12 +145,22 @@ extension ConfigLoader {
     }
 
     /// `[listener.routes]`: server name → upstream name. Names are kept lowercased, as SNI compares.
-    private static func readRoutes(_ entry: TableReader, upstreamNames: Set<String>) -> [String: String] {
+    /// On http-proxy listeners a key may carry a port (`"name:8443"`) or be an IP literal.
+    private static func readRoutes(_ entry: TableReader, upstreamNames: Set<String>, allowPorts: Bool) -> [String: String] {
         guard let routes = entry.section("routes") else { return [:] }
         var result: [String: String] = [:]
         for name in routes.table.keys.sorted() {
             let key = routes.key(name)
-            guard isValidHostName(Substring(name)) else {
+            if allowPorts {
+                let hostPort = parseHostPort(name)
+                let host = hostPort?.host ?? name
+                guard hostPort != nil || !name.contains(":") || isIPLiteral(name),
+                      isValidHostName(Substring(host)) || isIPLiteral(host) || ipAddressBytes(host) != nil else {
+                    entry.diagnostics.add(key, "\"\(name)\" is not a host name or IP address with an optional port"
+                        + " (1-65535); write e.g. \"sandbox.paygent.co.jp\" or \"module.paygent.co.jp:8443\"")
+                    continue
+                }
+            } else if !isValidHostName(Substring(name)) {
                 entry.diagnostics.add(key, "\"\(name)\" is not a server name; routes map DNS names as clients send them in SNI")
                 continue
             }

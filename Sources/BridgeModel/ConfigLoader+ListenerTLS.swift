@@ -32,8 +32,9 @@ extension ConfigLoader {
         }
         config.identity = readCertificatePair(entry, certKey: "cert", keyKey: "key", keyOptional: true, base: base)
         config.localCA = readCertificatePair(entry, certKey: "ca_cert", keyKey: "ca_key", keyOptional: false, base: base)
-        config.certificates = readPerNameCertificates(entry, routes: routes, base: base)
-        let unnamed = routes.keys.filter { config.certificates[$0] == nil }
+        let hosts = ListenerConfig.hosts(ofRouteKeys: routes.keys)
+        config.certificates = readPerNameCertificates(entry, hosts: Set(hosts), base: base)
+        let unnamed = hosts.filter { config.certificates[$0] == nil }
         let hasIdentitySource = entry.contains("cert") || entry.contains("ca_cert")
         if !hasIdentitySource && (hasDefaultRoute || !unnamed.isEmpty) {
             entry.diagnostics.add(entry.key("cert"), "a tls listener needs a certificate to present: cert (and key), or"
@@ -70,14 +71,14 @@ extension ConfigLoader {
     }
 
     /// `[listener.certificates."name"]`: a static identity for one routed name.
-    private static func readPerNameCertificates(_ entry: TableReader, routes: [String: String],
+    private static func readPerNameCertificates(_ entry: TableReader, hosts: Set<String>,
                                                 base: String) -> [String: CertificateFiles] {
         guard let table = entry.section("certificates") else { return [:] }
         var result: [String: CertificateFiles] = [:]
         for name in table.table.keys.sorted() {
             guard let perName = table.section(name) else { continue }
             perName.rejectUnknownKeys(known: ["cert", "key"])
-            guard routes[name.lowercased()] != nil else {
+            guard hosts.contains(name.lowercased()) else {
                 entry.diagnostics.add(table.key(name), "\"\(name)\" is not a name in [listener.routes]; certificates are"
                     + " only presented for routed names")
                 continue

@@ -44,19 +44,30 @@ public struct SessionRecord: Codable, Sendable, Equatable {
         public var clientCert: String?
         /// What the merchant's TLS client offered; `nil` on plain listeners.
         public var offered: Offered?
+        /// http-proxy: the CONNECT target (`host:port`).
+        public var connect: String?
+        /// http-proxy: the host of an absolute-form request (never its path or query).
+        public var requestHost: String?
+        /// http-proxy: the status the bridge answered with itself (200 for an established CONNECT).
+        public var httpStatus: Int?
 
         public init(address: String, protocol: String?, cipher: String? = nil, sni: String? = nil,
-                    clientCert: String? = nil, offered: Offered? = nil) {
+                    clientCert: String? = nil, offered: Offered? = nil, connect: String? = nil,
+                    requestHost: String? = nil, httpStatus: Int? = nil) {
             self.address = address
             self.protocol = `protocol`
             self.cipher = cipher
             self.sni = sni
             self.clientCert = clientCert
             self.offered = offered
+            self.connect = connect
+            self.requestHost = requestHost
+            self.httpStatus = httpStatus
         }
 
         enum CodingKeys: String, CodingKey {
-            case address, `protocol`, cipher, sni, clientCert = "client_cert", offered
+            case address, `protocol`, cipher, sni, clientCert = "client_cert", offered, connect
+            case requestHost = "request_host", httpStatus = "http_status"
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -67,6 +78,9 @@ public struct SessionRecord: Codable, Sendable, Equatable {
             try c.encode(sni, forKey: .sni)
             try c.encode(clientCert, forKey: .clientCert)
             try c.encode(offered, forKey: .offered)
+            try c.encode(connect, forKey: .connect)
+            try c.encode(requestHost, forKey: .requestHost)
+            try c.encode(httpStatus, forKey: .httpStatus)
         }
     }
 

@@ -77,7 +77,10 @@ struct CheckCommand: ParsableCommand {
         for (name, identity) in context.identities.sorted(by: { $0.key < $1.key }) {
             print("  \(name): presents \(identity.subject), expires in \(identity.secondsLeft / 86_400) days")
         }
-        if let identity = context.defaultIdentity {
+        if listener.accept == .httpProxy {
+            print("  CONNECT and http:// requests only for the routed names; anything else is answered 403"
+                + (listener.proxyAuthFile == nil ? "" : "; Basic proxy authentication required"))
+        } else if let identity = context.defaultIdentity {
             print("  without SNI or for unrouted names: presents \(identity.subject)")
         } else {
             print("  without SNI or for unrouted names: refused")

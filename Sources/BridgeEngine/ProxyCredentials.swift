@@ -1,0 +1,51 @@
+import BridgeModel
+import Foundation
+
+/// The `user:password` pairs an http-proxy listener accepts (`proxy_auth`), read once at start-up.
+///
+/// Checked in constant time: every entry is compared in full, whatever matches, so response timing
+/// tells a client nothing about which part of its guess was right. Never logged.
+public struct ProxyCredentials: Sendable {
+    private let entries: [(user: [UInt8], password: [UInt8])]
+
+    /// Reads `path`: one `user:password` per line; blank lines and `#` comments are skipped.
+    public init(path: String, key: String) throws(ConfigError) {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(key: key, message: "\(path) cannot be read as UTF-8 text")
+        }
+        var entries: [(user: [UInt8], password: [UInt8])] = []
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespaces.union(CharacterSet(charactersIn: "\r")))
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            guard let colon = trimmed.firstIndex(of: ":"), colon != trimmed.startIndex else {
+                throw ConfigError(key: key, message: "line \(number + 1) of \(path) is not user:password")
+            }
+            entries.append((Array(trimmed[..<colon].utf8), Array(trimmed[trimmed.index(after: colon)...].utf8)))
+        }
+        guard !entries.isEmpty else {
+            throw ConfigError(key: key, message: "\(path) lists no user:password line; add one, or remove proxy_auth")
+        }
+        self.entries = entries
+    }
+
+    /// Does this pair match an entry?
+    func matches(user: String, password: String) -> Bool {
+        let user = Array(user.utf8)
+        let password = Array(password.utf8)
+        var matched = false
+        for entry in entries {
+            let same = Self.equal(entry.user, user) && Self.equal(entry.password, password)
+            matched = matched || same
+        }
+        return matched
+    }
+
+    /// Byte equality whose time depends only on the lengths.
+    private static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var difference = UInt8(a.count == b.count ? 0 : 1)
+        for index in 0..<max(a.count, b.count) {
+            difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
+        }
+        return difference == 0
+    }
+}

@@ -1,0 +1,207 @@
+import BridgeHTTP
+import BridgeIO
+import BridgeModel
+
+/// The http-proxy side of a session: reading the proxy request head, `CONNECT` (then TLS as on a
+/// `tls` listener), absolute-form `http://` requests (framed by `HTTPForwarder`), the answers the
+/// bridge gives itself (403, 407, 502, ...), and handing the client's connection to a new session
+/// when its next request is for another gateway host.
+extension Session {
+    /// What waits until the responses owed to the client are delivered.
+    enum AfterResponses {
+        case handOver
+        case refuse(status: Int, reason: String, close: String)
+    }
+
+    func beginProxyRequest() {
+        phase = .proxyRequest
+        timer.schedule(afterMilliseconds: limits.headerTimeout.milliseconds)
+        downstream.enableReading()
+        // A connection handed over from the previous session already holds the next head.
+        if downstream.inputLength > 0 { readProxyRequest() }
+    }
+
+    func readProxyRequest() {
+        switch downstream.withInputPrefix(maxBytes: 16 * 1024, { ProxyRequestParser.parse($0) }) {
+        case .incomplete:
+            return
+        case .invalid(let error):
+            answer(error.status, error.reason, close: "downstream_error")
+        case .complete(let head):
+            handle(head)
+        }
+    }
+
+    private func handle(_ head: ProxyRequestHead) {
+        guard authorized(head) else {
+            answer(407, "proxy authentication required: send Basic credentials listed in proxy_auth", close: "refused")
+            return
+        }
+        switch head.target {
+        case .authority(let host, let port):
+            connectTarget = hostPort(host, port)
+            guard let upstream = listener.upstreamName(forProxyHost: host, port: port, defaultPorts: [443]) else {
+                answer(403, "CONNECT to \(hostPort(host, port)) is not allowed: listener \(listener.name) forwards only to the"
+                    + " gateway names in its routes", close: "refused")
+                return
+            }
+            openTunnel(head, host: host, upstream: upstream)
+        case .absolute(let scheme, let host, let port, _):
+            requestHost = port.map { hostPort(host, $0) } ?? host
+            guard scheme == "http" else {
+                answer(400, "\(scheme):// URLs go through CONNECT: set this bridge as the HTTPS proxy", close: "refused")
+                return
+            }
+            if head.method == "TRACE" || head.method == "TRACK" {
+                answer(405, "\(head.method) is not forwarded to the gateway", close: "refused")
+                return
+            }
+            let effectivePort = port ?? 80
+            guard let upstream = listener.upstreamName(forProxyHost: host, port: effectivePort, defaultPorts: [80, 443]) else {
+                answer(403, "requests for \(hostPort(host, effectivePort)) are not allowed: listener \(listener.name) forwards"
+                    + " only to the gateway names in its routes", close: "refused")
+                return
+            }
+            // The head stays buffered: the forwarder rewrites and sends it once the upstream is open.
+            forwarder = HTTPForwarder(host: host, port: effectivePort) { [unowned self] head in self.authorized(head) }
+            downstream.disableReading()
+            connectRoute = upstream
+            route(serverName: nil)
+        case .origin, .asterisk:
+            answer(400, "this is a proxy: send absolute-form requests (http://host/path) or CONNECT host:443", close: "refused")
+        }
+    }
+
+    /// `200 Connection established`, then the client's TLS, terminated with the target's certificate.
+    private func openTunnel(_ head: ProxyRequestHead, host: String, upstream: String) {
+        guard let context = worker.runtime.downstreams[listener.name] else { return }
+        downstream.discardInput(head.headLength)
+        downstream.write(HTTPResponse.connectionEstablished)
+        httpStatus = 200
+        guard let tls = downstream.startTLSServer(context: context, host: host) else {
+            finish("downstream_error", error: "TLS could not be started inside the CONNECT tunnel to \(host)")
+            return
+        }
+        downstream = tls
+        tls.delegate = self
+        downstreamIsTLS = true
+        connectRoute = upstream
+        phase = .downstreamHandshake
+        timer.schedule(afterMilliseconds: limits.handshakeTimeout.milliseconds)
+        tls.enableReading()
+        tls.enableWriting()
+    }
+
+    /// Checks `Proxy-Authorization` when the listener has `proxy_auth`; compares in constant time.
+    func authorized(_ head: ProxyRequestHead) -> Bool {
+        guard let credentials = worker.runtime.proxyCredentials[listener.name] else { return true }
+        guard let offered = basicCredentials(head.header("Proxy-Authorization")) else { return false }
+        return credentials.matches(user: offered.user, password: offered.password)
+    }
+
+    /// Moves HTTP traffic through the forwarder and acts on what it finds.
+    func pumpHTTP(from stream: BufferedStream) {
+        guard let forwarder, let upstream else { return }
+        lastActivity = EventLoop.monotonicMilliseconds()
+        if stream === downstream {
+            guard afterResponses == nil else { return }
+            let outcome = forwarder.pumpRequests(from: downstream, to: upstream)
+            count(forwarder)
+            switch outcome {
+            case .progressed, .invalidResponse:
+                break
+            case .nextHost:
+                waitForResponses(then: .handOver)
+            case .rejected(let error):
+                waitForResponses(then: .refuse(status: error.status, reason: error.reason, close: "downstream_error"))
+            case .unauthorized:
+                waitForResponses(then: .refuse(status: 407, reason: "proxy authentication required", close: "refused"))
+            }
+            pauseIfFull(source: downstream, destination: upstream)
+        } else {
+            let outcome = forwarder.pumpResponses(from: upstream, to: downstream)
+            count(forwarder)
+            if case .invalidResponse(let reason) = outcome {
+                finish("upstream_error", error: "the gateway's HTTP response could not be framed: \(reason)")
+                return
+            }
+            pauseIfFull(source: upstream, destination: downstream)
+            continueAfterResponses()
+        }
+    }
+
+    private func count(_ forwarder: HTTPForwarder) {
+        let moved = forwarder.takeCounts()
+        bytesUp += moved.up
+        bytesDown += moved.down
+    }
+
+    private func waitForResponses(then next: AfterResponses) {
+        afterResponses = next
+        downstream.disableReading()
+        continueAfterResponses()
+    }
+
+    /// Once nothing more is owed to the client: hand over, refuse, or (client gone) close.
+    func continueAfterResponses() {
+        guard phase == .open, let forwarder, !forwarder.responsesPending else { return }
+        switch afterResponses {
+        case .handOver:
+            finish("next_host", error: nil, handingOver: true)
+            worker.continueProxyConnection(downstream, listener: listener, peer: downstreamPeer, local: downstreamLocal)
+        case .refuse(let status, let reason, let close):
+            answer(status, reason, close: close)
+        case nil:
+            if downstreamEnded { beginDrain(close: "downstream_eof", error: nil) }
+        }
+    }
+
+    /// The bridge answers the client itself, then closes once the answer is written.
+    func answer(_ status: Int, _ reason: String, close: String, error: String? = nil) {
+        httpStatus = status
+        downstream.write(HTTPResponse.error(status: status, reason: reason))
+        beginDrain(close: close, error: error ?? "answered \(status): \(reason)")
+    }
+
+    /// An upstream failure before the gateway answered: an absolute-form client gets 502 or 504
+    /// saying why; any other session simply ends.
+    func failUpstream(_ close: String, error: String) {
+        guard forwarder != nil, bytesDown == 0 else {
+            finish(close, error: error)
+            return
+        }
+        if let upstream {
+            upstreamTLS = upstreamTLS ?? upstream.tlsDetails()
+            upstream.free(sendCloseNotify: false)
+            self.upstream = nil
+        }
+        resolution?.cancel()
+        resolution = nil
+        connection?.cancel()
+        connection = nil
+        let status = close.hasSuffix("timeout") ? 504 : 502
+        answer(status, Self.gatewayFailure(error, destination: destination?.name ?? "the gateway"), close: close, error: error)
+    }
+
+    /// The reason a 502/504 gives the merchant's client, in words first, OpenSSL's after.
+    private static func gatewayFailure(_ error: String, destination: String) -> String {
+        let lowered = error.lowercased()
+        let summary: String
+        if lowered.contains("protocol version") {
+            summary = "\(destination) does not speak TLS 1.2 or newer (it offered only an older TLS version)"
+        } else if lowered.contains("certificate verify failed") {
+            summary = "\(destination)'s certificate could not be verified"
+        } else if lowered.contains("handshake failure") {
+            summary = "\(destination) offers no cipher allowed toward the gateway (TLS handshake failure)"
+        } else if lowered.contains("timeout") || lowered.contains("within") {
+            summary = "\(destination) did not answer in time"
+        } else {
+            summary = "\(destination) could not be reached over TLS 1.2+"
+        }
+        return "\(summary): \(error)"
+    }
+
+    private func hostPort(_ host: String, _ port: UInt16) -> String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+}

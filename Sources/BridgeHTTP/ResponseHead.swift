@@ -1,0 +1,55 @@
+/// A response head from the gateway, parsed and checked.
+public struct ResponseHead: Sendable, Equatable {
+    /// The status code, 100...999 except 101 (upgrades are never forwarded, so a 101 is refused).
+    public var status: Int
+    /// The response's HTTP version.
+    public var version: HTTPVersion
+    /// The header fields in the order received, names as sent.
+    public var headers: [HTTPHeader]
+    /// Bytes of the head including the final CRLF CRLF: the body (or the next head) starts here.
+    public var headLength: Int
+    /// True if the gateway closes the connection after this response: `Connection: close`, or
+    /// HTTP/1.0 without `Connection: keep-alive`. A body framed `.untilClose` also ends the
+    /// connection, whatever this says.
+    public var wantsClose: Bool
+
+    /// A head with these parts, for tests and for the session's own bookkeeping.
+    public init(status: Int, version: HTTPVersion, headers: [HTTPHeader], headLength: Int, wantsClose: Bool) {
+        self.status = status
+        self.version = version
+        self.headers = headers
+        self.headLength = headLength
+        self.wantsClose = wantsClose
+    }
+
+    /// True for 1xx: an interim response, after which the final head for the same request follows.
+    public var isInterim: Bool {
+        (100...199).contains(status)
+    }
+
+    /// The value of the first header with this name, compared case-insensitively.
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name.equalsIgnoringASCIICase(name) }?.value
+    }
+
+    /// How this response's body is delimited (RFC 9112 §6.3), given the method of the request it
+    /// answers: no body for `HEAD`, 1xx, 204, 304 and a 2xx to `CONNECT`; `.chunked` when chunked is
+    /// the final transfer coding; `.untilClose` for any other transfer coding; `.length` from
+    /// `Content-Length`; otherwise `.untilClose`. Conflicting fields were refused by the parser.
+    public func bodyFraming(requestMethod: String) -> BodyFraming {
+        if requestMethod == "HEAD" || isInterim || status == 204 || status == 304 { return .none }
+        if requestMethod == "CONNECT", (200...299).contains(status) { return .none }
+        guard case .success(let fields) = MessageFields.read(headers, status: 502) else { return .untilClose }
+        if fields.hasTransferEncoding {
+            return fields.transferCodings.last.map(codingName) == "chunked" ? .chunked : .untilClose
+        }
+        if let length = fields.contentLength { return .length(length) }
+        return .untilClose
+    }
+}
+
+/// The name of a transfer coding element, without its parameters (`gzip;q=1` → `gzip`).
+func codingName(_ element: String) -> String {
+    let name = element.utf8.prefix { $0 != ASCII.semicolon }
+    return String(decoding: name.reversed().drop(while: ASCII.isWhitespace).reversed(), as: UTF8.self)
+}
