@@ -19,10 +19,12 @@ public final class BridgeRuntime: Sendable {
     let logger: Logger
     /// A random tag that makes session ids unique across restarts writing to the same log.
     let processTag: String
-    private let openSessions = Atomic<Int>(0)
+    /// Open sessions across workers, carried over from one runtime to the next on reload.
+    let openSessions: SessionCounter
 
     /// Opens the session log for the contexts built by `buildContexts(_:)`.
-    public init(config: Config, contexts: TLSContexts, logger: Logger) throws(ConfigErrors) {
+    /// `previous` is the runtime a reload replaces: its session count and process tag carry over.
+    public init(config: Config, contexts: TLSContexts, logger: Logger, replacing previous: BridgeRuntime? = nil) throws(ConfigErrors) {
         do {
             sessionLog = try SessionLog(config.log.sessions)
         } catch {
@@ -34,7 +36,8 @@ public final class BridgeRuntime: Sendable {
         self.backends = contexts.backends
         self.proxyCredentials = contexts.proxyCredentials
         self.logger = logger
-        self.processTag = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        self.processTag = previous?.processTag ?? String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        self.openSessions = previous?.openSessions ?? SessionCounter()
     }
 
     /// Builds every upstream's and every `tls` listener's TLS context (loads CA files, certificates,
@@ -83,16 +86,11 @@ public final class BridgeRuntime: Sendable {
 
     /// Counts a new session if the limit allows it.
     func reserveSession() -> Bool {
-        let (_, count) = openSessions.wrappingAdd(1, ordering: .relaxed)
-        if count > config.limits.maxSessions {
-            openSessions.wrappingSubtract(1, ordering: .relaxed)
-            return false
-        }
-        return true
+        openSessions.reserve(limit: config.limits.maxSessions)
     }
 
     func releaseSession() {
-        openSessions.wrappingSubtract(1, ordering: .relaxed)
+        openSessions.release()
     }
 }
 
@@ -108,4 +106,25 @@ public struct TLSContexts: Sendable {
 public struct BackendRuntime: Sendable {
     public var config: BackendConfig
     public var tls: BackendTLSContext?
+}
+
+/// The number of open sessions across all workers: the one mutable value they share.
+final class SessionCounter: Sendable {
+    private let count = Atomic<Int>(0)
+
+    /// Counts one more session unless `limit` are open already.
+    func reserve(limit: Int) -> Bool {
+        let (_, now) = count.wrappingAdd(1, ordering: .relaxed)
+        guard now <= limit else {
+            count.wrappingSubtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func release() {
+        count.wrappingSubtract(1, ordering: .relaxed)
+    }
+
+    var current: Int { count.load(ordering: .relaxed) }
 }

@@ -251,11 +251,13 @@ final class Session: BufferedStreamDelegate {
             failUpstream("handshake_timeout", error: "the upstream did not complete the TLS handshake within handshake_timeout (\(limits.handshakeTimeout.text))")
         case .open, .drain:
             let idle = EventLoop.monotonicMilliseconds() - lastActivity
-            let limit = limits.idleTimeout.milliseconds
+            let limit = currentIdleLimit
             if idle < limit {
                 timer.schedule(afterMilliseconds: limit - idle)
             } else if let pendingClose {
                 finish(pendingClose.close, error: "the downstream stopped reading while the rest of the response was being delivered (idle_timeout)")
+            } else if downstreamEnded {
+                finish("downstream_eof", error: nil)
             } else {
                 finish("idle_timeout", error: nil)
             }
@@ -284,6 +286,13 @@ final class Session: BufferedStreamDelegate {
             bytesDown += upstream.moveInput(to: downstream)
             pauseIfFull(source: upstream, destination: downstream)
         }
+    }
+
+    /// How long the session may stay silent: `idle_timeout`, or the shorter `half_close_timeout`
+    /// once the merchant has closed its side.
+    var currentIdleLimit: Int64 {
+        let idle = limits.idleTimeout.milliseconds
+        return downstreamEnded ? min(idle, limits.halfCloseTimeout.milliseconds) : idle
     }
 
     /// Backpressure: with `buffer_size` queued toward `destination`, stop reading `source` until
@@ -359,6 +368,8 @@ final class Session: BufferedStreamDelegate {
             // merchant may have half-closed and still await the response (TLS cannot half-close).
             if bytesUp == 0 {
                 finish("downstream_eof", error: nil)
+            } else {
+                timer.schedule(afterMilliseconds: max(1, currentIdleLimit - (EventLoop.monotonicMilliseconds() - lastActivity)))
             }
         case .failed(let reason):
             finish("downstream_error", error: "downstream \(downstreamAddress): \(reason)")

@@ -1,6 +1,7 @@
 import BridgeIO
 import BridgeModel
 import Logging
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,30 +10,66 @@ import Glibc
 ///
 /// Nothing in a worker is touched by another thread: it shares only the runtime's immutable
 /// config and TLS contexts, the session log, and the session counter. Other threads reach it only
-/// through its `StopHandle`.
+/// through its `WorkerMailbox`.
 final class Worker {
     let index: Int
-    let runtime: BridgeRuntime
+    /// The current configuration. A reload replaces it; open sessions keep the contexts they chose.
+    private(set) var runtime: BridgeRuntime
     let loop: EventLoop
-    private var listeners: [Listener] = []
+    /// Accepting sockets by listen address, with the listener config each currently serves.
+    private var listeners: [HostPort: (listener: Listener, config: ListenerConfig)] = [:]
     /// The registry that keeps open sessions alive; a session leaves it in `sessionEnded`.
     private var sessions: [ObjectIdentifier: Session] = [:]
     private var sessionCounter: UInt64 = 0
     private let encoder = RecordEncoder()
     private var lastAcceptErrorLog: Int64 = -1_000_000
+    /// Set once shutdown began: the loop ends when the last session does (or at the deadline).
+    private var drainDeadline: Timer?
 
     init(index: Int, runtime: BridgeRuntime, sockets: [ListeningSocket]) throws(ConfigError) {
         self.index = index
         self.runtime = runtime
         self.loop = try EventLoop(dns: runtime.config.dns)
-        for socket in sockets {
-            let config = socket.listener
-            listeners.append(Listener(socket: socket, loop: loop, onAccept: { [unowned self] fd, peer in
-                self.accept(fd: fd, peer: peer, listener: config)
-            }, onError: { [unowned self] reason in
-                self.acceptFailed(reason, listener: config)
-            }))
+        sockets.forEach(addListener)
+    }
+
+    private func addListener(_ socket: ListeningSocket) {
+        let address = socket.listener.listen
+        let listener = Listener(socket: socket, loop: loop, onAccept: { [unowned self] fd, peer in
+            guard let config = self.listeners[address]?.config else { return }
+            self.accept(fd: fd, peer: peer, listener: config)
+        }, onError: { [unowned self] reason in
+            self.acceptFailed(reason, listener: self.listeners[address]?.config.name ?? "\(address)")
+        })
+        listeners[address] = (listener, socket.listener)
+    }
+
+    /// Handles what other threads posted: a reload or the start of shutdown.
+    func handle(_ messages: [WorkerMessage]) {
+        for message in messages {
+            switch message {
+            case .reload(let runtime, let newSockets):
+                apply(runtime, newSockets: newSockets)
+            case .drain:
+                drain()
+            }
         }
+    }
+
+    /// Swaps in a reloaded configuration: new sessions use it, open ones finish as they are.
+    /// Listeners whose address stays keep their socket (no connection is dropped), removed ones
+    /// close, added ones start from the sockets the main thread bound.
+    private func apply(_ runtime: BridgeRuntime, newSockets: [ListeningSocket]) {
+        self.runtime = runtime
+        let wanted = Dictionary(runtime.config.listeners.map { ($0.listen, $0) }, uniquingKeysWith: { first, _ in first })
+        for address in Array(listeners.keys) {
+            if let config = wanted[address] {
+                listeners[address]?.config = config
+            } else {
+                listeners.removeValue(forKey: address)
+            }
+        }
+        newSockets.forEach(addListener)
     }
 
     /// Runs the loop until `stop()`.
@@ -40,12 +77,25 @@ final class Worker {
         loop.run()
     }
 
-    /// Stops accepting, ends every open session with close "shutdown", and ends the loop.
-    func stop() {
+    /// Stops accepting and lets open sessions finish for up to `drain_timeout`; then closes what is
+    /// left (each logged with close "shutdown") and ends the loop. A second call closes at once.
+    private func drain() {
         listeners.removeAll()
-        for session in Array(sessions.values) {
-            session.finish("shutdown", error: nil)
+        guard drainDeadline == nil, !sessions.isEmpty else {
+            closeRemainingSessions()
+            return
         }
+        let deadline = Timer(loop: loop) { [unowned self] in self.closeRemainingSessions() }
+        deadline.schedule(afterMilliseconds: runtime.config.limits.drainTimeout.milliseconds)
+        drainDeadline = deadline
+    }
+
+    private func closeRemainingSessions() {
+        let timeout = runtime.config.limits.drainTimeout.text
+        for session in Array(sessions.values) {
+            session.finish("shutdown", error: "still open when drain_timeout (\(timeout)) ended; closed by the bridge")
+        }
+        drainDeadline?.cancel()
         loop.stop()
     }
 
@@ -119,14 +169,50 @@ final class Worker {
         runtime.sessionLog.append(encoder.line(for: record))
         runtime.releaseSession()
         sessions.removeValue(forKey: ObjectIdentifier(session))
+        if drainDeadline != nil, sessions.isEmpty {
+            drainDeadline?.cancel()
+            loop.stop()
+        }
     }
 
-    private func acceptFailed(_ reason: String, listener: ListenerConfig) {
+    private func acceptFailed(_ reason: String, listener: String) {
         // Out of descriptors and the like: say so at most once a second, not once per connection.
         let now = EventLoop.monotonicMilliseconds()
         if now - lastAcceptErrorLog >= 1000 {
             lastAcceptErrorLog = now
-            runtime.logger.error("accept failed", metadata: ["listener": "\(listener.name)", "reason": "\(reason)"])
+            runtime.logger.error("accept failed", metadata: ["listener": "\(listener)", "reason": "\(reason)"])
+        }
+    }
+}
+
+/// What other threads ask of a worker.
+enum WorkerMessage: Sendable {
+    /// Use this configuration from now on; `newSockets` are bound for listeners it adds.
+    case reload(BridgeRuntime, newSockets: [ListeningSocket])
+    /// Stop accepting and let open sessions finish (a second drain closes them at once).
+    case drain
+}
+
+/// The one way into a worker from another thread: messages queue here and the worker's loop is
+/// woken to take them.
+final class WorkerMailbox: Sendable {
+    private let queue = Mutex<[WorkerMessage]>([])
+    private let handle = Mutex<WakeHandle?>(nil)
+
+    func attach(_ wakeHandle: WakeHandle) {
+        handle.withLock { $0 = wakeHandle }
+    }
+
+    func post(_ message: WorkerMessage) {
+        queue.withLock { $0.append(message) }
+        handle.withLock { $0 }?.wake()
+    }
+
+    /// Called on the worker's thread when woken.
+    func take() -> [WorkerMessage] {
+        queue.withLock { messages in
+            defer { messages.removeAll() }
+            return messages
         }
     }
 }

@@ -1,6 +1,6 @@
 /// A response head from the gateway, parsed and checked.
 public struct ResponseHead: Sendable, Equatable {
-    /// The status code, 100...999 except 101 (upgrades are never forwarded, so a 101 is refused).
+    /// The status code, 100...599 except 101 (upgrades are never forwarded, so a 101 is refused).
     public var status: Int
     /// The response's HTTP version.
     public var version: HTTPVersion

@@ -10,10 +10,10 @@ public enum ResponseParser {
     ///
     /// The status line is `HTTP/1.x SP 3DIGIT SP reason CRLF` (the reason may be empty, the space
     /// before it may not be missing); header lines follow the same rules as requests. Refused, all
-    /// with status 502: anything a request would be refused for, a version other than 1.0/1.1, a
-    /// status below 100, `101 Switching Protocols`, control characters in the reason,
-    /// `Transfer-Encoding` together with `Content-Length`, `Transfer-Encoding` in HTTP/1.0, chunked
-    /// applied twice or not last, non-decimal or differing `Content-Length`. `.incomplete` and the
+    /// with status 502: anything a request would be refused for; a version other than 1.0/1.1; a
+    /// status outside 100...599; `101 Switching Protocols`; control characters in the reason;
+    /// `Transfer-Encoding` together with `Content-Length`, in HTTP/1.0, empty, or with chunked
+    /// applied twice or not last; non-decimal or differing `Content-Length`. `.incomplete` and
     /// `limit` work as for `ProxyRequestParser.parse(_:limit:)`.
     public static func parse(_ bytes: UnsafeRawBufferPointer, limit: Int = 64 * 1024) -> ParseResult<ResponseHead> {
         var reader = HeadReader(bytes, limit: limit)
@@ -65,6 +65,7 @@ public enum ResponseParser {
             if fields.contentLength != nil { return .invalid(bad("the response has both Transfer-Encoding and Content-Length")) }
             if statusLine.version == .http10 { return .invalid(bad("Transfer-Encoding in an HTTP/1.0 response")) }
             let names = fields.transferCodings.map(codingName)
+            if names.isEmpty { return .invalid(bad("the response's Transfer-Encoding is empty")) }
             guard names.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy(ASCII.isTokenChar) }) else {
                 return .invalid(bad("the response's Transfer-Encoding is malformed"))
             }
@@ -117,7 +118,7 @@ struct StatusLine {
         let major = line[start + 5], minor = line[start + 7]
         guard major == 0x31, minor == 0x30 || minor == 0x31 else { return failure("the gateway answered with an HTTP version other than 1.0 or 1.1") }
         let status = line[(start + 9)..<(start + 12)].reduce(0) { $0 * 10 + Int($1 - 0x30) }
-        guard status >= 100 else { return failure("the status code is below 100") }
+        guard (100...599).contains(status) else { return failure("the status code is outside 100-599") }
         guard status != 101 else { return failure("the gateway switched protocols, but upgrades are not forwarded") }
         return .success(StatusLine(version: minor == 0x31 ? .http11 : .http10, status: status))
     }

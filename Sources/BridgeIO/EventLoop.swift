@@ -5,13 +5,13 @@ import Synchronization
 /// One libevent `event_base` and its `evdns_base`, owned by exactly one worker thread.
 ///
 /// Create it on the thread that will run it and never touch it from another thread, with one
-/// exception: `StopHandle.requestStop()`, which is how other threads ask the loop to end.
+/// exception: `WakeHandle.wake()`, which is how other threads get the loop's attention.
 public final class EventLoop {
     let base: OpaquePointer
     let dns: OpaquePointer
     private var stopEvent: OpaquePointer?
-    private var stopHandle: StopHandle?
-    private var onStop: (() -> Void)?
+    private var wakeHandle: WakeHandle?
+    private var onWake: (() -> Void)?
 
     /// Builds the loop and its resolver: the configured name servers, or the system's
     /// (`/etc/resolv.conf`); `/etc/hosts` is consulted either way.
@@ -44,13 +44,13 @@ public final class EventLoop {
     }
 
     deinit {
-        stopHandle?.invalidate()
+        wakeHandle?.invalidate()
         if let stopEvent { event_free(stopEvent) }
         evdns_base_free(dns, 1)
         event_base_free(base)
     }
 
-    /// Runs callbacks until `stop()` or a `StopHandle` ends the loop. Blocks the calling thread.
+    /// Runs callbacks until `stop()` ends the loop. Blocks the calling thread.
     public func run() {
         event_base_dispatch(base)
     }
@@ -60,18 +60,19 @@ public final class EventLoop {
         event_base_loopexit(base, nil)
     }
 
-    /// A handle other threads may use to wake this loop; `onStop` then runs on the loop's thread.
-    public func makeStopHandle(onStop: @escaping () -> Void) -> StopHandle {
-        self.onStop = onStop
+    /// A handle other threads may use to wake this loop; `onWake` then runs on the loop's thread
+    /// (once per wake-up, however many wakes arrived meanwhile).
+    public func makeWakeHandle(onWake: @escaping () -> Void) -> WakeHandle {
+        self.onWake = onWake
         let context = Unmanaged.passUnretained(self).toOpaque()
         let event = event_new(base, -1, 0, { _, _, context in
             guard let context else { return }
             let loop = Unmanaged<EventLoop>.fromOpaque(context).takeUnretainedValue()
-            withExtendedLifetime(loop) { loop.onStop?() }
+            withExtendedLifetime(loop) { loop.onWake?() }
         }, context)
         stopEvent = event
-        let handle = StopHandle(event: event)
-        stopHandle = handle
+        let handle = WakeHandle(event: event)
+        wakeHandle = handle
         return handle
     }
 
@@ -83,9 +84,9 @@ public final class EventLoop {
     }
 }
 
-/// Lets any thread wake one event loop and ask it to stop. Needs `evthread_use_pthreads()` to
-/// have run before the loop was created (see `Threading.enable()`).
-public final class StopHandle: Sendable {
+/// Lets any thread wake one event loop. Needs `evthread_use_pthreads()` to have run before the
+/// loop was created (see `Threading.enable()`).
+public final class WakeHandle: Sendable {
     private struct Event: @unchecked Sendable { let pointer: OpaquePointer? }
     private let event: Mutex<Event>
 
@@ -93,8 +94,9 @@ public final class StopHandle: Sendable {
         self.event = Mutex(Event(pointer: event))
     }
 
-    /// Wakes the loop; its `onStop` runs there. Safe from any thread, any number of times.
-    public func requestStop() {
+    /// Wakes the loop; its `onWake` runs there. Safe from any thread, any number of times; does
+    /// nothing once the loop is gone.
+    public func wake() {
         event.withLock { event in
             if let pointer = event.pointer { event_active(pointer, 0, 0) }
         }

@@ -77,14 +77,22 @@ public struct LimitsConfig: Sendable, Equatable {
     public var headerTimeout: Duration
     /// No bytes in either direction for this long closes the session.
     public var idleTimeout: Duration
+    /// On SIGTERM/SIGINT, open sessions may finish for this long before they are closed.
+    public var drainTimeout: Duration
+    /// After the merchant closed its side, the gateway may stay silent this long before the session
+    /// ends (its answer may still be coming; TLS cannot pass the half-close on).
+    public var halfCloseTimeout: Duration
     /// Open sessions across all workers; connections past it are closed at accept and logged.
     public var maxSessions: Int
     /// Bytes queued toward one side before reading from the other side pauses (backpressure).
     public var bufferSize: Int
 
     public init(connectTimeout: Duration = .seconds(10), handshakeTimeout: Duration = .seconds(10),
-                headerTimeout: Duration = .seconds(10), idleTimeout: Duration = .seconds(300), maxSessions: Int = 4096,
+                headerTimeout: Duration = .seconds(10), idleTimeout: Duration = .seconds(300),
+                drainTimeout: Duration = .seconds(30), halfCloseTimeout: Duration = .seconds(30), maxSessions: Int = 4096,
                 bufferSize: Int = 256 * 1024) {
+        self.drainTimeout = drainTimeout
+        self.halfCloseTimeout = halfCloseTimeout
         self.connectTimeout = connectTimeout
         self.handshakeTimeout = handshakeTimeout
         self.headerTimeout = headerTimeout

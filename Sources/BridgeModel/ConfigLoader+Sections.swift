@@ -32,13 +32,15 @@ extension ConfigLoader {
     }
 
     static func readLimits(_ reader: TableReader) -> LimitsConfig {
-        reader.rejectUnknownKeys(known: ["connect_timeout", "handshake_timeout", "header_timeout", "idle_timeout", "max_sessions",
+        reader.rejectUnknownKeys(known: ["connect_timeout", "handshake_timeout", "header_timeout", "idle_timeout", "half_close_timeout", "drain_timeout", "max_sessions",
                                          "buffer_size"])
         var limits = LimitsConfig()
         if let value = reader.duration("connect_timeout") { limits.connectTimeout = value }
         if let value = reader.duration("handshake_timeout") { limits.handshakeTimeout = value }
         if let value = reader.duration("header_timeout") { limits.headerTimeout = value }
         if let value = reader.duration("idle_timeout") { limits.idleTimeout = value }
+        if let value = reader.duration("drain_timeout") { limits.drainTimeout = value }
+        if let value = reader.duration("half_close_timeout") { limits.halfCloseTimeout = value }
         if let value = reader.integer("max_sessions", atLeast: 1) { limits.maxSessions = value }
         if let value = reader.byteSize("buffer_size", in: bufferSizeRange) { limits.bufferSize = value }
         return limits

@@ -4,11 +4,11 @@ import BridgeModel
 import Logging
 
 /// `tls-bridge run`: loads and validates the config, then bridges in the foreground until
-/// SIGINT or SIGTERM.
+/// SIGINT or SIGTERM. SIGHUP reloads the config file (and reopens the session log).
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run the bridge in the foreground (SIGINT/SIGTERM stop it)."
+        abstract: "Run the bridge in the foreground (SIGHUP reloads, SIGINT/SIGTERM drain and stop)."
     )
 
     @OptionGroup var options: ConfigOptions
@@ -17,10 +17,18 @@ struct RunCommand: ParsableCommand {
         let config = try loadConfigOrExit(options.config)
         bootstrapLogging(level: config.log.level)
         let logger = Logger(label: "tls-bridge")
+        let path = options.config
+        var current: BridgeRuntime?
         do {
-            let contexts = try BridgeRuntime.buildContexts(config)
-            let runtime = try BridgeRuntime(config: config, contexts: contexts, logger: logger)
-            try Bridge.run(runtime: runtime)
+            let runtime = try BridgeRuntime(config: config, contexts: try BridgeRuntime.buildContexts(config), logger: logger)
+            current = runtime
+            try Bridge.run(runtime: runtime) { () throws(ConfigErrors) -> BridgeRuntime in
+                let next = try ConfigLoader.load(path: path)
+                let runtime = try BridgeRuntime(config: next, contexts: try BridgeRuntime.buildContexts(next), logger: logger,
+                                                replacing: current)
+                current = runtime
+                return runtime
+            }
         } catch {
             printErrors(error, configPath: options.config)
             throw ExitCode(1)

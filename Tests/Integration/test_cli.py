@@ -52,8 +52,9 @@ def test_check_accepts_a_good_config_and_describes_what_it_would_run(cli, pki, t
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_stop_signal_exits_0_and_records_open_sessions_as_shutdown(upstream, bridge, sig):
+    """A session still open when drain_timeout (1 s here) ends is closed by the bridge and logged."""
     server = upstream()
-    b = bridge(server.address)
+    b = bridge(server.address, limits={"drain_timeout": "1s"})
     with b.connect() as s:
         s.sendall(b"ECHO\nping")
         assert recv_exact(s, 4) == b"ping"
@@ -68,6 +69,7 @@ def test_stop_signal_exits_0_and_records_open_sessions_as_shutdown(upstream, bri
     assert len(records) == 1, records
     record = records[0]
     assert record["close"] == "shutdown"
+    assert "drain_timeout" in record["error"], record
     assert record["bytes"] == {"up": 9, "down": 4}
     assert record["upstream"]["protocol"] in ("TLSv1.2", "TLSv1.3")
     conn = server.wait_finished(1, timeout=5)[0]

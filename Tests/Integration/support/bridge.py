@@ -114,6 +114,10 @@ def base_config(pki: Pki, workdir: Path, upstream_address: str, *, listen_port: 
         "idle_timeout": "300s",
         "max_sessions": 4096,
         "buffer_size": "256KiB",
+        # Short, so a test that stops a bridge with a session still open does not wait 30 s, and a
+        # session whose client has closed does not wait 30 s for the gateway to close.
+        "drain_timeout": "2s",
+        "half_close_timeout": "2s",
     }
     for target, overrides in ((gw, upstream), (lim, limits)):
         for key, value in (overrides or {}).items():
@@ -189,6 +193,8 @@ class Bridge:
         self.stdout_path = workdir / "bridge.stdout"
         self.proc: subprocess.Popen | None = None
         self.stopped_by_test = False
+        # Extra environment for the process (e.g. NOTIFY_SOCKET).
+        self.env: dict[str, str] = {}
 
     # lifecycle --------------------------------------------------------------------------------------------
     @property
@@ -201,7 +207,8 @@ class Bridge:
         self._stdout = open(self.stdout_path, "wb")
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen([str(self.binary), "run", "--config", str(self.config_path)],
-                                     stdin=subprocess.DEVNULL, stdout=self._stdout, stderr=self._stderr)
+                                     stdin=subprocess.DEVNULL, stdout=self._stdout, stderr=self._stderr,
+                                     env={**os.environ, **self.env} if self.env else None)
         ports = {int(l["listen"].rsplit(":", 1)[1]) for l in self.config["listener"]}
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
