@@ -17,6 +17,10 @@ public struct TLSDetails: Sendable {
     public var verification: String?
     /// Whether this side sent a (non-empty) certificate.
     public var sentCertificate: Bool
+    /// Whether the peer (a server) asked this side for a certificate.
+    public var certificateRequested: Bool
+    /// Seconds until the peer certificate's notAfter (negative: expired).
+    public var peerSecondsLeft: Int64?
     /// The SNI name: what the client sent (server side) or asked for (client side).
     public var serverName: String?
     /// SHA-256 of the peer's certificate, 64 upper-case hex digits.
@@ -37,6 +41,10 @@ public struct TLSDetails: Sendable {
             verification = finished ? "ok" : nil
         }
         sentCertificate = tb_ssl_sent_client_certificate(ssl) == 1
+        certificateRequested = tb_ssl_received_certificate_request(ssl) == 1
+        var notBefore: Int64 = 0
+        var notAfter: Int64 = 0
+        peerSecondsLeft = leaf.flatMap { tb_certificate_validity($0, &notBefore, &notAfter) == 1 ? notAfter : nil }
         serverName = string(fromC: SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name))
         var hex = [CChar](repeating: 0, count: 65)
         peerFingerprint = leaf.flatMap { tb_x509_sha256_hex($0, &hex) == 1 ? string(fromBuffer: hex) : nil }

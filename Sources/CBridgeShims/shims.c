@@ -185,16 +185,22 @@ static void make_sent_certificate_index(void) {
 static void on_handshake_message(int write_p, int version, int content_type, const void *buf, size_t len,
                                  SSL *ssl, void *arg) {
     (void)arg;
-    if (!write_p || content_type != SSL3_RT_HANDSHAKE || len < 7) return;
+    if (content_type != SSL3_RT_HANDSHAKE || len < 1) return;
     const unsigned char *bytes = buf;
-    if (bytes[0] != SSL3_MT_CERTIFICATE) return;
+    uintptr_t flags = (uintptr_t)SSL_get_ex_data(ssl, sent_certificate_index);
+    if (!write_p) {
+        // The server asked for a client certificate.
+        if (bytes[0] == SSL3_MT_CERTIFICATE_REQUEST) SSL_set_ex_data(ssl, sent_certificate_index, (void *)(flags | 2));
+        return;
+    }
+    if (len < 7 || bytes[0] != SSL3_MT_CERTIFICATE) return;
     size_t offset = 4;
     if (version == TLS1_3_VERSION) {
         offset += 1 + bytes[4];
     }
     if (offset + 3 > len) return;
     size_t list_length = ((size_t)bytes[offset] << 16) | ((size_t)bytes[offset + 1] << 8) | bytes[offset + 2];
-    if (list_length > 0) SSL_set_ex_data(ssl, sent_certificate_index, (void *)1);
+    if (list_length > 0) SSL_set_ex_data(ssl, sent_certificate_index, (void *)(flags | 1));
 }
 
 int tb_ssl_ctx_track_client_certificate(SSL_CTX *ctx) {
@@ -207,5 +213,10 @@ int tb_ssl_ctx_track_client_certificate(SSL_CTX *ctx) {
 
 int tb_ssl_sent_client_certificate(const SSL *ssl) {
     if (sent_certificate_index < 0) return 0;
-    return SSL_get_ex_data(ssl, sent_certificate_index) != NULL;
+    return ((uintptr_t)SSL_get_ex_data(ssl, sent_certificate_index) & 1) != 0;
+}
+
+int tb_ssl_received_certificate_request(const SSL *ssl) {
+    if (sent_certificate_index < 0) return 0;
+    return ((uintptr_t)SSL_get_ex_data(ssl, sent_certificate_index) & 2) != 0;
 }

@@ -66,6 +66,8 @@ int tb_certificate_validity(const X509 *cert, int64_t *seconds_to_not_before, in
 // that context records whether it sent a non-empty Certificate message in its handshake.
 int tb_ssl_ctx_track_client_certificate(SSL_CTX *ctx);
 int tb_ssl_sent_client_certificate(const SSL *ssl);
+// ... and whether the server asked for one (a CertificateRequest arrived).
+int tb_ssl_received_certificate_request(const SSL *ssl);
 
 // Certificate minting for the local CA (mint.c) and ClientHello summaries (client_hello.c).
 #include "CBridgeMint.h"
