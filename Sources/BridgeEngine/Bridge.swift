@@ -27,6 +27,10 @@ public enum Bridge {
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
         let sockets = try bindListeners(runtime.config.listeners, workers: runtime.config.workers)
+        let admin = try runtime.config.admin.listen.map { address throws(ConfigErrors) in
+            try AdminServer(address: address, runtime: runtime)
+        }
+        try PrivilegeDrop.apply(user: runtime.config.user, group: runtime.config.group)
         let launches = sockets.enumerated().map { WorkerLaunch(index: $0.offset, runtime: runtime, sockets: $0.element) }
         launches.forEach { $0.start() }
         var errors: [ConfigError] = []
@@ -40,6 +44,7 @@ public enum Bridge {
             throw ConfigErrors(errors)
         }
         logListening(runtime)
+        admin?.start()
         notifier.ready(status: "bridging: \(runtime.config.listeners.count) listeners, \(runtime.config.workers) workers")
 
         var current = runtime
@@ -55,9 +60,11 @@ public enum Bridge {
             }
             notifier.reloading()
             current = reloaded(current, launches: launches, reload: reload, notifier: notifier)
+            admin?.update(current)
         }
         launches.forEach { $0.mailbox.post(.drain) }
         waitForWorkers(launches, signals: signals)
+        admin?.stop()
         runtime.logger.notice("stopped")
     }
 
@@ -87,6 +94,7 @@ public enum Bridge {
         do {
             next = try reload()
         } catch {
+            current.metrics.reloaded(success: false)
             logger.error("reload failed; the running configuration stays in force",
                          metadata: ["errors": "\(error.errors.map(\.description).joined(separator: "; "))"])
             notifier.ready(status: "reload failed, still running the previous configuration: \(error.errors.first?.description ?? "")")
@@ -102,6 +110,7 @@ public enum Bridge {
         do {
             sockets = try bindListeners(added, workers: launches.count)
         } catch {
+            current.metrics.reloaded(success: false)
             logger.error("reload failed: a new listener cannot bind; the running configuration stays in force",
                          metadata: ["errors": "\(error.errors.map(\.description).joined(separator: "; "))"])
             notifier.ready(status: "reload failed: \(error.errors.first?.description ?? "")")
@@ -110,6 +119,7 @@ public enum Bridge {
         for (launch, newSockets) in zip(launches, sockets) {
             launch.mailbox.post(.reload(next, newSockets: newSockets))
         }
+        next.metrics.reloaded(success: true)
         logger.notice("reloaded", metadata: ["listeners": "\(next.config.listeners.count)", "added": "\(added.count)",
                                              "removed": "\(running.subtracting(next.config.listeners.map(\.listen)).count)"])
         logListening(next)

@@ -21,6 +21,8 @@ public final class BridgeRuntime: Sendable {
     let processTag: String
     /// Open sessions across workers, carried over from one runtime to the next on reload.
     let openSessions: SessionCounter
+    /// Counters for `/metrics`, carried over on reload.
+    let metrics: Metrics
 
     /// Opens the session log for the contexts built by `buildContexts(_:)`.
     /// `previous` is the runtime a reload replaces: its session count and process tag carry over.
@@ -38,6 +40,7 @@ public final class BridgeRuntime: Sendable {
         self.logger = logger
         self.processTag = previous?.processTag ?? String(UInt32.random(in: 0...UInt32.max), radix: 16)
         self.openSessions = previous?.openSessions ?? SessionCounter()
+        self.metrics = previous?.metrics ?? Metrics()
     }
 
     /// Builds every upstream's and every `tls` listener's TLS context (loads CA files, certificates,

@@ -42,6 +42,9 @@ final class Session: BufferedStreamDelegate {
     var connection: Connection?
     private var dialled: SocketAddress?
     private var destinationConnected = false
+    /// When the upstream TLS handshake started and how long it took, for the record and metrics.
+    private var handshakeStarted: Int64 = 0
+    private var handshakeMilliseconds: Int?
     /// The merchant's (or gateway's) address, and the listener address it connected to.
     let downstreamPeer: SocketAddress?
     let downstreamLocal: SocketAddress?
@@ -208,6 +211,7 @@ final class Session: BufferedStreamDelegate {
                 return
             }
             phase = .handshake
+            handshakeStarted = EventLoop.monotonicMilliseconds()
             timer.schedule(afterMilliseconds: limits.handshakeTimeout.milliseconds)
         }
     }
@@ -223,6 +227,7 @@ final class Session: BufferedStreamDelegate {
     private func upstreamHandshakeCompleted() {
         guard let upstream else { return }
         upstreamTLS = upstream.tlsDetails()
+        if upstreamTLS != nil { handshakeMilliseconds = Int(EventLoop.monotonicMilliseconds() - handshakeStarted) }
         if case .backend(let backend) = destination, let context = backend.tls, !context.pinMatches(upstreamTLS) {
             failUpstream("upstream_error", error: "backend \(backend.config.name) presented a certificate with SHA-256"
                 + " \(upstreamTLS?.peerFingerprint ?? "-"), which does not match pin_sha256; nothing was delivered")
@@ -488,7 +493,7 @@ final class Session: BufferedStreamDelegate {
                             resumed: upstreamTLS?.resumed ?? false, peer: upstreamTLS?.peerSubject,
                             peerIssuer: upstreamTLS?.peerIssuer, verify: upstreamTLS?.verification,
                             clientCert: upstreamTLS?.sentCertificate == true ? destination?.clientCertificateSubject : nil,
-                            closeNotify: upstreamSentCloseNotify),
+                            closeNotify: upstreamSentCloseNotify, handshakeMs: handshakeMilliseconds),
             bytes: .init(up: max(bytesUp, 0), down: max(bytesDown, 0)),
             durationMs: Int(EventLoop.monotonicMilliseconds() - startMilliseconds),
             phase: phase.rawValue, close: close, error: error, hint: hint)

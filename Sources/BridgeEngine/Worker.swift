@@ -167,6 +167,7 @@ final class Worker {
     /// Called by a session exactly once, from its teardown.
     func sessionEnded(_ session: Session, record: SessionRecord) {
         runtime.sessionLog.append(encoder.line(for: record))
+        runtime.metrics.observe(record)
         runtime.releaseSession()
         sessions.removeValue(forKey: ObjectIdentifier(session))
         if drainDeadline != nil, sessions.isEmpty {

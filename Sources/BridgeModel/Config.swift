@@ -12,6 +12,11 @@ public struct Config: Sendable, Equatable {
     public var dns: DNSConfig
     /// Worker threads, each with its own event loop and its own listening sockets (SO_REUSEPORT).
     public var workers: Int
+    /// Started as root: the user (and group) to become once every port is bound and every key read.
+    public var user: String?
+    public var group: String?
+    /// The admin endpoint (health and metrics).
+    public var admin = AdminConfig()
     /// Allowlisted destinations toward the gateway, by name.
     public var upstreams: [UpstreamConfig]
     /// The merchant's own servers, where inbound notifications are delivered, by name.
@@ -39,6 +44,16 @@ public struct Config: Sendable, Equatable {
     /// The upstream a listener forwards to. Validation guarantees it exists.
     public func upstream(named name: String) -> UpstreamConfig? {
         upstreams.first { $0.name == name }
+    }
+}
+
+/// `[admin]`: the HTTP endpoint for `/healthz` and `/metrics`; off unless `listen` is set.
+public struct AdminConfig: Sendable, Equatable {
+    /// Loopback unless `unsafe_listen_public`: metrics show traffic volumes and certificate expiry.
+    public var listen: HostPort?
+
+    public init(listen: HostPort? = nil) {
+        self.listen = listen
     }
 }
 

@@ -66,4 +66,19 @@ extension ConfigLoader {
         guard let hostPort = parseHostPort(text) else { return false }
         return isIPLiteral(hostPort.host)
     }
+
+    /// `[admin]`: `listen` for the health and metrics endpoint.
+    static func readAdmin(_ reader: TableReader) -> AdminConfig {
+        reader.rejectUnknownKeys(known: ["listen", "unsafe_listen_public"])
+        guard let text = reader.string("listen") else { return AdminConfig() }
+        guard let listen = parseHostPort(text), isIPLiteral(listen.host) || listen.host.lowercased() == "localhost" else {
+            reader.diagnostics.add(reader.key("listen"), "\"\(text)\" is not IP:port; write e.g. \"127.0.0.1:9180\"")
+            return AdminConfig()
+        }
+        if !isLoopback(listen.host), !(reader.bool("unsafe_listen_public") ?? false) {
+            reader.diagnostics.add(reader.key("listen"), "\(listen) is not a loopback address; metrics reveal traffic and"
+                + " certificate details. Listen on 127.0.0.1, or set unsafe_listen_public = true behind a firewall")
+        }
+        return AdminConfig(listen: listen)
+    }
 }

@@ -8,7 +8,7 @@ import TOMLKit
 /// certificate files' metadata (existence, readability) but never their contents.
 public enum ConfigLoader {
     /// Keys allowed at the top of the file, before any table.
-    static let rootKeys = ["workers", "log", "limits", "dns", "upstream", "backend", "listener"]
+    static let rootKeys = ["workers", "user", "group", "admin", "log", "limits", "dns", "upstream", "backend", "listener"]
 
     /// Reads and validates the file at `path`.
     ///
@@ -42,6 +42,12 @@ public enum ConfigLoader {
 
         var config = Config()
         config.workers = readWorkers(reader)
+        config.user = reader.nonEmptyString("user", ifEmpty: "omit it to keep the starting user")
+        config.group = reader.nonEmptyString("group", ifEmpty: "omit it to use the user's primary group")
+        if config.group != nil && config.user == nil {
+            diagnostics.add("group", "is set without user; set user too (the group alone does not drop root)")
+        }
+        config.admin = reader.section("admin").map(readAdmin) ?? AdminConfig()
         config.log = reader.section("log").map { readLog($0, base: base) } ?? LogConfig()
         config.limits = reader.section("limits").map(readLimits) ?? LimitsConfig()
         config.dns = reader.section("dns").map(readDNS) ?? DNSConfig()

@@ -135,10 +135,12 @@ public struct SessionRecord: Codable, Sendable, Equatable {
         /// Whether the upstream ended with TLS close_notify: `false` means it just closed TCP (all
         /// bytes arrived, but the end was not authenticated); `nil` when the bridge closed first.
         public var closeNotify: Bool?
+        /// Milliseconds the TLS handshake took (from TCP connected to handshake done).
+        public var handshakeMs: Int?
 
         public init(name: String?, address: String? = nil, serverName: String? = nil, protocol: String? = nil,
                     cipher: String? = nil, resumed: Bool = false, peer: String? = nil, peerIssuer: String? = nil,
-                    verify: String? = nil, clientCert: String? = nil, closeNotify: Bool? = nil) {
+                    verify: String? = nil, clientCert: String? = nil, closeNotify: Bool? = nil, handshakeMs: Int? = nil) {
             self.name = name
             self.address = address
             self.serverName = serverName
@@ -150,11 +152,13 @@ public struct SessionRecord: Codable, Sendable, Equatable {
             self.verify = verify
             self.clientCert = clientCert
             self.closeNotify = closeNotify
+            self.handshakeMs = handshakeMs
         }
 
         enum CodingKeys: String, CodingKey {
             case name, address, serverName = "server_name", `protocol`, cipher, resumed, peer
             case peerIssuer = "peer_issuer", verify, clientCert = "client_cert", closeNotify = "close_notify"
+            case handshakeMs = "handshake_ms"
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -170,6 +174,7 @@ public struct SessionRecord: Codable, Sendable, Equatable {
             try c.encode(verify, forKey: .verify)
             try c.encode(clientCert, forKey: .clientCert)
             try c.encode(closeNotify, forKey: .closeNotify)
+            try c.encode(handshakeMs, forKey: .handshakeMs)
         }
     }
 

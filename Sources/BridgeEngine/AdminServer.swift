@@ -1,0 +1,96 @@
+import BridgeIO
+import BridgeModel
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The admin endpoint (`[admin] listen`): `/healthz` (and `/healthz?deep=1`, a real handshake to
+/// every upstream) and `/metrics`, on its own thread and event loop so that neither a scrape nor a
+/// deep health check ever runs on a worker's loop.
+final class AdminServer: Sendable {
+    private let socket: ListeningSocket
+    private let runtime: Mutex<BridgeRuntime>
+    private let wake = Mutex<WakeHandle?>(nil)
+    private let finished = DispatchSemaphore(value: 0)
+
+    /// Binds now (so a taken port stops start-up with a clear error); serves after `start()`.
+    init(address: HostPort, runtime: BridgeRuntime) throws(ConfigErrors) {
+        let listener = ListenerConfig(name: "admin", listen: address, upstream: nil)
+        do {
+            socket = try ListeningSocket.bind(listener)
+        } catch {
+            throw ConfigErrors([ConfigError(key: "admin.listen", message: error.message)])
+        }
+        self.runtime = Mutex(runtime)
+    }
+
+    /// The configuration a reload made current.
+    func update(_ runtime: BridgeRuntime) {
+        self.runtime.withLock { $0 = runtime }
+    }
+
+    func start() {
+        let thread = Thread { [self] in self.serve() }
+        thread.name = "tls-bridge-admin"
+        thread.start()
+    }
+
+    /// Ends the loop and waits for the thread.
+    func stop() {
+        wake.withLock { $0 }?.wake()
+        finished.wait()
+    }
+
+    private func serve() {
+        let current = runtime.withLock { $0 }
+        guard let loop = try? EventLoop(dns: current.config.dns) else {
+            finished.signal()
+            return
+        }
+        let endpoint = HTTPEndpoint(loop: loop, socket: socket) { [self] path, query in self.reply(path: path, query: query) }
+        wake.withLock { $0 = loop.makeWakeHandle { loop.stop() } }
+        loop.run()
+        withExtendedLifetime(endpoint) {}
+        finished.signal()
+    }
+
+    private func reply(path: String, query: String) -> HTTPEndpoint.Reply {
+        let runtime = self.runtime.withLock { $0 }
+        switch path {
+        case "/healthz":
+            guard query.split(separator: "&").contains("deep=1") else { return .init(status: 200, body: "ok\n") }
+            var failures: [String] = []
+            for context in runtime.upstreams.values.sorted(by: { $0.config.name < $1.config.name }) {
+                let result = UpstreamProbe.run(context, timeout: runtime.config.limits.handshakeTimeout)
+                if let error = result.error { failures.append("\(context.config.name): \(error)") }
+            }
+            return failures.isEmpty
+                ? .init(status: 200, body: "ok: \(runtime.upstreams.count) upstreams answered a TLS handshake\n")
+                : .init(status: 503, body: failures.joined(separator: "\n") + "\n")
+        case "/metrics":
+            return .init(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                         body: runtime.metrics.render(active: runtime.openSessions.current,
+                                                      certificates: certificates(runtime)))
+        default:
+            return .init(status: 404, body: "not found: try /healthz or /metrics\n")
+        }
+    }
+
+    private func certificates(_ runtime: BridgeRuntime) -> [(kind: String, name: String, subject: String, expiresAt: Int64)] {
+        let now = Int64(Date().timeIntervalSince1970)
+        var result: [(kind: String, name: String, subject: String, expiresAt: Int64)] = []
+        for context in runtime.upstreams.values {
+            if let subject = context.clientCertificateSubject, let left = context.clientCertificateSecondsLeft {
+                result.append(("client", context.config.name, subject, now + left))
+            }
+        }
+        for context in runtime.downstreams.values {
+            for (name, identity) in context.identities {
+                result.append(("listener", "\(context.listener.name)/\(name)", identity.subject, now + identity.secondsLeft))
+            }
+        }
+        return result.sorted { ($0.kind, $0.name) < ($1.kind, $1.name) }
+    }
+}

@@ -1,0 +1,132 @@
+import BridgeModel
+import Synchronization
+
+/// Counters for `/metrics`, fed once per ended session from its record (never per read), and by
+/// reloads. Shared by the workers and the admin thread; carried over across reloads.
+///
+/// "result" means the same as in `tls-bridge report`: `ok` for a session that ended without an
+/// error, otherwise its `close` value.
+public final class Metrics: Sendable {
+    private struct SessionKey: Hashable {
+        var listener: String
+        var downstreamProtocol: String
+        var result: String
+    }
+
+    private struct State {
+        var sessions: [SessionKey: Int] = [:]
+        var bytesUp = 0
+        var bytesDown = 0
+        var handshakeFailures: [String: [String: Int]] = [:]
+        var handshakeSeconds = Histogram(bounds: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10])
+        var sessionSeconds = Histogram(bounds: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900])
+        var reloads: [String: Int] = ["success": 0, "failure": 0]
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    func observe(_ record: SessionRecord) {
+        state.withLock { state in
+            let key = SessionKey(listener: record.listener, downstreamProtocol: record.downstream.protocol ?? "none",
+                                 result: record.error == nil ? "ok" : record.close)
+            state.sessions[key, default: 0] += 1
+            state.bytesUp += record.bytes.up
+            state.bytesDown += record.bytes.down
+            state.sessionSeconds.observe(Double(record.durationMs) / 1000)
+            if let milliseconds = record.upstream.handshakeMs {
+                state.handshakeSeconds.observe(Double(milliseconds) / 1000)
+            }
+            if record.phase == "handshake", record.upstream.protocol == nil, let error = record.error {
+                state.handshakeFailures[record.upstream.name ?? "-", default: [:]][Self.reason(error), default: 0] += 1
+            }
+        }
+    }
+
+    func reloaded(success: Bool) {
+        state.withLock { $0.reloads[success ? "success" : "failure", default: 0] += 1 }
+    }
+
+    /// A short, stable label for why an upstream handshake failed.
+    static func reason(_ error: String) -> String {
+        let text = error.lowercased()
+        if text.contains("protocol version") { return "protocol_version" }
+        if text.contains("verify failed") { return "certificate_verify" }
+        if text.contains("handshake failure") { return "handshake_failure" }
+        if text.contains("within") || text.contains("timeout") { return "timeout" }
+        if text.contains("closed the connection") || text.contains("eof") { return "closed" }
+        return "other"
+    }
+
+    /// The Prometheus text exposition (version 0.0.4).
+    func render(active: Int, certificates: [(kind: String, name: String, subject: String, expiresAt: Int64)]) -> String {
+        let state = self.state.withLock { $0 }
+        var out = ""
+        func family(_ name: String, _ type: String, _ help: String) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+        }
+        family("tls_bridge_sessions_total", "counter", "Sessions ended, by listener, downstream protocol and result (ok, or the close reason).")
+        for (key, count) in state.sessions.sorted(by: { "\($0.key)" < "\($1.key)" }) {
+            out += "tls_bridge_sessions_total{listener=\"\(escape(key.listener))\",downstream_protocol=\"\(escape(key.downstreamProtocol))\","
+                + "result=\"\(escape(key.result))\"} \(count)\n"
+        }
+        family("tls_bridge_sessions_active", "gauge", "Sessions open now, across workers.")
+        out += "tls_bridge_sessions_active \(active)\n"
+        family("tls_bridge_bytes_total", "counter", "Payload bytes carried, by direction (up: merchant to gateway).")
+        out += "tls_bridge_bytes_total{direction=\"up\"} \(state.bytesUp)\ntls_bridge_bytes_total{direction=\"down\"} \(state.bytesDown)\n"
+        family("tls_bridge_upstream_handshake_failures_total", "counter", "Failed upstream TLS handshakes, by upstream and reason.")
+        for (upstream, reasons) in state.handshakeFailures.sorted(by: { $0.key < $1.key }) {
+            for (reason, count) in reasons.sorted(by: { $0.key < $1.key }) {
+                out += "tls_bridge_upstream_handshake_failures_total{upstream=\"\(escape(upstream))\",reason=\"\(reason)\"} \(count)\n"
+            }
+        }
+        family("tls_bridge_upstream_handshake_seconds", "histogram", "Upstream TLS handshake time.")
+        out += state.handshakeSeconds.render("tls_bridge_upstream_handshake_seconds")
+        family("tls_bridge_session_duration_seconds", "histogram", "Session length, accept to close.")
+        out += state.sessionSeconds.render("tls_bridge_session_duration_seconds")
+        family("tls_bridge_certificate_expiry_timestamp_seconds", "gauge", "When each configured certificate expires (Unix time).")
+        for certificate in certificates {
+            out += "tls_bridge_certificate_expiry_timestamp_seconds{kind=\"\(certificate.kind)\",name=\"\(escape(certificate.name))\","
+                + "subject=\"\(escape(certificate.subject))\"} \(certificate.expiresAt)\n"
+        }
+        family("tls_bridge_config_reloads_total", "counter", "Configuration reloads (SIGHUP), by result.")
+        for (result, count) in state.reloads.sorted(by: { $0.key < $1.key }) {
+            out += "tls_bridge_config_reloads_total{result=\"\(result)\"} \(count)\n"
+        }
+        return out
+    }
+
+    private func escape(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
+    }
+}
+
+/// A cumulative histogram with fixed bucket bounds (seconds).
+struct Histogram: Sendable {
+    let bounds: [Double]
+    var counts: [Int]
+    var sum = 0.0
+    var count = 0
+
+    init(bounds: [Double]) {
+        self.bounds = bounds
+        counts = Array(repeating: 0, count: bounds.count)
+    }
+
+    mutating func observe(_ value: Double) {
+        for (index, bound) in bounds.enumerated() where value <= bound { counts[index] += 1 }
+        sum += value
+        count += 1
+    }
+
+    func render(_ name: String) -> String {
+        var out = ""
+        for (bound, count) in zip(bounds, counts) {
+            out += "\(name)_bucket{le=\"\(bound)\"} \(count)\n"
+        }
+        out += "\(name)_bucket{le=\"+Inf\"} \(count)\n\(name)_sum \(sum)\n\(name)_count \(count)\n"
+        return out
+    }
+}
