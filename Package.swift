@@ -1,12 +1,13 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layers, bottom to top (only BridgeIO and BridgeEngine see C):
+// Layers, bottom to top (only BridgeIO, BridgeEngine and BridgeReport see C):
 //   CLibevent, COpenSSL, CBridgeShims  – the C libraries and prefixed shims for their macros
 //   BridgeModel                        – configuration, policies, validation, session records (pure Swift)
 //   BridgeHTTP                         – strict, bounded HTTP/1.x head parsing and body framing (pure Swift)
 //   BridgeIO                           – Swift owners of the C objects (event loop, streams, TLS contexts)
 //   BridgeEngine                       – sessions, workers, the running bridge
+//   BridgeReport                       – reading session logs (plain/gzip via CZlib): report, chain check
 //   tls-bridge                         – the command line
 let package = Package(
     name: "tls-bridge",
@@ -30,6 +31,11 @@ let package = Package(
             name: "COpenSSL",
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
         ),
         .target(
             name: "CBridgeShims",
@@ -58,10 +64,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "BridgeReport",
+            dependencies: ["BridgeModel", "COpenSSL", "CZlib"]
+        ),
         .executableTarget(
             name: "tls-bridge",
             dependencies: [
-                "BridgeModel", "BridgeIO", "BridgeEngine",
+                "BridgeModel", "BridgeIO", "BridgeEngine", "BridgeReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -77,6 +87,10 @@ let package = Package(
         .testTarget(
             name: "BridgeIOTests",
             dependencies: ["BridgeIO", "BridgeModel"]
+        ),
+        .testTarget(
+            name: "BridgeReportTests",
+            dependencies: ["BridgeReport", "BridgeModel", "CZlib"]
         ),
     ]
 )

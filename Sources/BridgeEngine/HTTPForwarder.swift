@@ -22,6 +22,8 @@ final class HTTPForwarder {
         case unauthorized
         /// The upstream's response cannot be framed.
         case invalidResponse(String)
+        /// The client asked to close after its last response, which is now delivered.
+        case finished
     }
 
     private enum Body {
@@ -47,6 +49,9 @@ final class HTTPForwarder {
     private var inResponseBody = false
     /// Methods of the requests sent whose responses have not been read yet (for HEAD framing).
     private var pendingMethods: [String] = []
+    /// The client sent `Connection: close` (or spoke HTTP/1.0 without keep-alive): no request
+    /// after that one is read, and the connection ends once its response is delivered.
+    private(set) var closeAfterResponses = false
 
     /// Bytes written toward each side since the last `takeCounts()`.
     private var upstreamBytes = 0
@@ -72,6 +77,8 @@ final class HTTPForwarder {
     func pumpRequests(from client: BufferedStream, to upstream: BufferedStream) -> Outcome {
         while client.inputLength > 0 {
             switch requestBody {
+            case .none where closeAfterResponses:
+                return .progressed
             case .none:
                 let parsed = client.withInputPrefix(maxBytes: 16 * 1024) { ProxyRequestParser.parse($0) }
                 switch parsed {
@@ -94,6 +101,7 @@ final class HTTPForwarder {
                     upstreamBytes += rewritten.count
                     pendingMethods.append(head.method)
                     requestBody = Self.body(for: head.bodyFraming)
+                    closeAfterResponses = head.wantsClose
                 }
             case .length(let remaining):
                 let moved = client.moveInput(min(remaining, client.inputLength), to: upstream)
@@ -169,7 +177,7 @@ final class HTTPForwarder {
                 downstreamBytes += upstream.moveInput(to: client)
             }
         }
-        return .progressed
+        return closeAfterResponses && !responsesPending ? .finished : .progressed
     }
 
     private static func body(for framing: BodyFraming) -> Body {

@@ -21,6 +21,11 @@ enum HandshakeHint {
             return "the client offered only \(offered.maxVersion), which no OpenSSL 3 build can speak; point it at a plain listener"
         }
         if offered.maxVersionNumber < Int(DownstreamTLSContext.protocolNumber(policy.minVersion)) {
+            if listener.backend != nil {
+                return "the client offered at most \(offered.maxVersion), below min_version \"\(policy.minVersion.rawValue)\" of"
+                    + " listener \(listener.name); it takes the gateway's notifications, which arrive over TLS 1.2 or newer,"
+                    + " so this client is not the gateway or is misconfigured: keep min_version as it is"
+            }
             return "the client offered at most \(offered.maxVersion) but listener \(listener.name) has min_version"
                 + " \"\(policy.minVersion.rawValue)\"; set min_version = \"TLS1.0\" there if this client must be served"
         }

@@ -108,7 +108,7 @@ extension Session {
             let outcome = forwarder.pumpRequests(from: downstream, to: upstream)
             count(forwarder)
             switch outcome {
-            case .progressed, .invalidResponse:
+            case .progressed, .invalidResponse, .finished:
                 break
             case .nextHost:
                 waitForResponses(then: .handOver)
@@ -123,6 +123,11 @@ extension Session {
             count(forwarder)
             if case .invalidResponse(let reason) = outcome {
                 finish("upstream_error", error: "the gateway's HTTP response could not be framed: \(reason)")
+                return
+            }
+            if outcome == .finished {
+                // The client asked to close after this response: deliver it, then end.
+                beginDrain(close: "downstream_eof", error: nil)
                 return
             }
             pauseIfFull(source: upstream, destination: downstream)

@@ -233,6 +233,10 @@ final class Session: BufferedStreamDelegate {
                 + " \(upstreamTLS?.peerFingerprint ?? "-"), which does not match pin_sha256; nothing was delivered")
             return
         }
+        if case .backend(let backend) = destination, backend.config.pinSHA256 != nil {
+            // Verified by the pin, not by a chain: say so rather than repeat OpenSSL's chain verdict.
+            upstreamTLS?.verification = "pinned"
+        }
         phase = .open
         lastActivity = EventLoop.monotonicMilliseconds()
         timer.schedule(afterMilliseconds: limits.idleTimeout.milliseconds)
@@ -492,7 +496,10 @@ final class Session: BufferedStreamDelegate {
                             cipher: upstreamTLS?.cipher,
                             resumed: upstreamTLS?.resumed ?? false, peer: upstreamTLS?.peerSubject,
                             peerIssuer: upstreamTLS?.peerIssuer, verify: upstreamTLS?.verification,
-                            clientCert: upstreamTLS?.sentCertificate == true ? destination?.clientCertificateSubject : nil,
+                            // A resumed session sends no certificate: it inherits the identity
+                            // of the handshake that created it, with the configured certificate.
+                            clientCert: upstreamTLS?.sentCertificate == true || upstreamTLS?.resumed == true
+                                ? destination?.clientCertificateSubject : nil,
                             closeNotify: upstreamSentCloseNotify, handshakeMs: handshakeMilliseconds),
             bytes: .init(up: max(bytesUp, 0), down: max(bytesDown, 0)),
             durationMs: Int(EventLoop.monotonicMilliseconds() - startMilliseconds),

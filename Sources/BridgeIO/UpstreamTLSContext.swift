@@ -61,6 +61,8 @@ public final class UpstreamTLSContext: @unchecked Sendable {
         _ = tb_ssl_ctx_set1_groups_list(context, "X25519:P-256:P-384")
         SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
         _ = tb_ssl_ctx_track_client_certificate(context)
+        // Resumption makes most new sessions to the gateway skip the full handshake.
+        _ = tb_ssl_ctx_enable_session_resumption(context)
 
         do {
             try Self.applyCiphers(config, to: context, key: key)
@@ -95,6 +97,7 @@ public final class UpstreamTLSContext: @unchecked Sendable {
                 return nil
             }
         }
+        _ = tb_ssl_offer_cached_session(ssl)
         return ssl
     }
 

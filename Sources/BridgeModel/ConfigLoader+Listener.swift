@@ -63,7 +63,7 @@ extension ConfigLoader {
                     diagnostics.add(entry.key("upstream"), "an http-proxy listener forwards only to the names in [listener.routes];"
                         + " a default upstream would make it an open proxy. Remove it and route each gateway name")
                 }
-                if !entry.contains("routes") {
+                if routes.isEmpty && entry.section("routes")?.table.keys.isEmpty ?? true {
                     diagnostics.add(entry.key("routes"), "an http-proxy listener needs [listener.routes]: the gateway names it may"
                         + " forward to, e.g. \"sandbox.paygent.co.jp\" = \"paygent-sandbox\"")
                 }

@@ -261,3 +261,31 @@ struct ChainVerifier {
         if list.count < maxListed { list.append(location) }
     }
 }
+
+// Every key is written, `null` included, so scripts can rely on one shape.
+
+extension ChainVerification {
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(intact, forKey: .intact)
+        try c.encode(records, forKey: .records)
+        try c.encode(files, forKey: .files)
+        try c.encode(breaks, forKey: .breaks)
+        try c.encode(breaksTotal, forKey: .breaksTotal)
+        try c.encode(restarts, forKey: .restarts)
+        try c.encode(unchained, forKey: .unchained)
+        try c.encode(continuesFrom, forKey: .continuesFrom)
+        try c.encode(last, forKey: .last)
+    }
+}
+
+extension ChainBreak {
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(at, forKey: .at)
+        try c.encode(previous, forKey: .previous)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(expected, forKey: .expected)
+        try c.encode(found, forKey: .found)
+    }
+}

@@ -175,7 +175,7 @@ extension ChainVerification {
             out = "intact (\(records) record\(records == 1 ? "" : "s")) in \(fileList)\n"
         } else {
             let first = breaks[0]
-            out = "BROKEN at \(first.kind == .unreadable ? first.at.file : first.at.description): \(first)\n"
+            out = "BROKEN at \(first)\n"
             if first.previous.map({ $0.file != first.at.file }) == true && first.kind == .prevMismatch {
                 out += "  (the break is at a file boundary: if these files are rotations of one log, give them oldest first)\n"
             }

@@ -30,7 +30,8 @@
 ///   text up to its first ": " with addresses replaced by `<address>`; `sample` is one full error.
 /// - `certificates`: `[{role, name, subject, issuer, count, first_seen, last_seen}]`, sorted by role,
 ///   name, subject: `role` is `upstream_client` (sent to the gateway; `name` = upstream), `upstream_peer`
-///   (the gateway's, with `issuer`) or `downstream_client` (the merchant's, `name` = listener).
+///   (the gateway's, with `issuer`) or `downstream_client` (the merchant's, `name` = listener); inbound
+///   sessions add `backend_client` and `backend_peer` (`name` = backend).
 ///   `certificate_expiry` says where expiry dates come from: session records do not carry them.
 /// - `malformed`: `[{at, reason}]`, the first 100 lines that are not session records, in reading order;
 ///   `malformed_total` counts them all.
@@ -59,8 +60,8 @@ public struct SessionReport: Codable, Sendable, Equatable {
 
     /// Said in every report: the records name certificates but carry no expiry dates.
     public static let certificateExpiryNote = "session records carry certificate subjects, not expiry dates: "
-        + "run `tls-bridge check` (and `tls-bridge probe` where available) for the configured and the gateway's "
-        + "certificates' expiry"
+        + "`tls-bridge check` shows when the configured client and listener certificates expire, "
+        + "`tls-bridge probe` when the gateway's does"
 
     /// One input file.
     public struct FileSummary: Codable, Sendable, Equatable {
@@ -209,5 +210,109 @@ public struct SessionReport: Codable, Sendable, Equatable {
     public struct MalformedLine: Codable, Sendable, Equatable {
         public var at: LogLocation
         public var reason: String
+    }
+}
+
+// Every key is written, `null` included (synthesized encoding would leave nil fields out), so scripts
+// can rely on one shape.
+
+extension SessionReport {
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(files, forKey: .files)
+        try c.encode(since, forKey: .since)
+        try c.encode(totals, forKey: .totals)
+        try c.encode(sessions, forKey: .sessions)
+        try c.encode(legacySources, forKey: .legacySources)
+        try c.encode(legacyBackends, forKey: .legacyBackends)
+        try c.encode(upstream, forKey: .upstream)
+        try c.encode(failures, forKey: .failures)
+        try c.encode(certificates, forKey: .certificates)
+        try c.encode(certificateExpiry, forKey: .certificateExpiry)
+        try c.encode(malformed, forKey: .malformed)
+        try c.encode(malformedTotal, forKey: .malformedTotal)
+        try c.encode(omitted, forKey: .omitted)
+    }
+}
+
+extension SessionReport.FileSummary {
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(path, forKey: .path)
+        try c.encode(lines, forKey: .lines)
+        try c.encode(records, forKey: .records)
+        try c.encode(malformed, forKey: .malformed)
+        try c.encode(compressed, forKey: .compressed)
+        try c.encode(error, forKey: .error)
+    }
+}
+
+extension SessionReport.Totals {
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(records, forKey: .records)
+        try c.encode(outbound, forKey: .outbound)
+        try c.encode(inbound, forKey: .inbound)
+        try c.encode(beforeSince, forKey: .beforeSince)
+        try c.encode(malformed, forKey: .malformed)
+        try c.encode(first, forKey: .first)
+        try c.encode(last, forKey: .last)
+    }
+}
+
+extension SessionReport.UpstreamEvidence {
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(outbound, forKey: .outbound)
+        try c.encode(verified, forKey: .verified)
+        try c.encode(shareVerified, forKey: .shareVerified)
+        try c.encode(reached, forKey: .reached)
+        try c.encode(shareOfReached, forKey: .shareOfReached)
+        try c.encode(byProtocol, forKey: .byProtocol)
+        try c.encode(exceptions, forKey: .exceptions)
+        try c.encode(exceptionsTotal, forKey: .exceptionsTotal)
+        try c.encode(notDialled, forKey: .notDialled)
+        try c.encode(refused, forKey: .refused)
+        try c.encode(refusedTotal, forKey: .refusedTotal)
+    }
+}
+
+extension SessionReport.UpstreamException {
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(at, forKey: .at)
+        try c.encode(session, forKey: .session)
+        try c.encode(time, forKey: .time)
+        try c.encode(upstream, forKey: .upstream)
+        try c.encode(`protocol`, forKey: .protocol)
+        try c.encode(verify, forKey: .verify)
+        try c.encode(error, forKey: .error)
+    }
+}
+
+extension SessionReport.RefusedUpstream {
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(upstream, forKey: .upstream)
+        try c.encode(address, forKey: .address)
+        try c.encode(phase, forKey: .phase)
+        try c.encode(close, forKey: .close)
+        try c.encode(error, forKey: .error)
+        try c.encode(count, forKey: .count)
+        try c.encode(firstSeen, forKey: .firstSeen)
+        try c.encode(lastSeen, forKey: .lastSeen)
+    }
+}
+
+extension SessionReport.CertificateSeen {
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(role, forKey: .role)
+        try c.encode(name, forKey: .name)
+        try c.encode(subject, forKey: .subject)
+        try c.encode(issuer, forKey: .issuer)
+        try c.encode(count, forKey: .count)
+        try c.encode(firstSeen, forKey: .firstSeen)
+        try c.encode(lastSeen, forKey: .lastSeen)
     }
 }

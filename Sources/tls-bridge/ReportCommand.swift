@@ -26,6 +26,7 @@ struct ReportCommand: ParsableCommand {
         sessions.jsonl.2.gz sessions.jsonl.1 sessions.jsonl; they are read as one chain. Prints \
         "intact (N records)", or the first file:line where a link fails and how; exit status 1 if broken. \
         A "genesis" in the middle is listed as a restart, not a break.
+
         Detected: a record edited, deleted or inserted anywhere before the last record. Not detected: \
         records cut from the end of the log, or every record rewritten from some point on, by anyone who \
         can write the log (SHA-256 needs no key). Ship the log off-host as it is written, or keep the last \

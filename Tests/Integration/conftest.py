@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from support import certs, legacy  # noqa: E402
+from support import certs, inbound, legacy  # noqa: E402
 from support.bridge import Bridge, base_config, run_cli  # noqa: E402
 from support.dns import DnsStub  # noqa: E402
 from support.servers import ThreadedUpstream, Upstream, server_context  # noqa: E402
@@ -50,6 +50,33 @@ def pki(tmp_path_factory) -> certs.Pki:
 def legacy_pki(tmp_path_factory) -> legacy.LegacyPki:
     """Merchant-side PKI for tls listeners: listener identities, a minting CA, another client CA."""
     return legacy.generate(tmp_path_factory.mktemp("legacy-pki"))
+
+
+@pytest.fixture(scope="session")
+def inbound_pki(tmp_path_factory) -> inbound.InboundPki:
+    """Inbound PKI: the merchant's public identity (notify listener), the legacy backend's certificates."""
+    return inbound.generate(tmp_path_factory.mktemp("inbound-pki"))
+
+
+@pytest.fixture
+def backend_server(inbound_pki):
+    """Factory: backend_server(tls=None|"pin"|"ca", port=0, context=None) starts the merchant's web server.
+
+    tls=None: plain HTTP; "pin"/"ca": TLS 1.0-only HTTPS with the self-signed / Backend CA certificate.
+    close_notify=False: after its answer a TLS backend just closes TCP (as old servers do).
+    """
+    started: list[inbound.HttpBackend] = []
+
+    def make(tls: str | None = None, *, port: int = 0, context=None, name: str = "backend",
+             close_notify: bool = True) -> inbound.HttpBackend:
+        ctx = context or (inbound.legacy_server_context(inbound_pki, variant=tls) if tls else None)
+        server = inbound.HttpBackend(ctx, port=port, name=name, close_notify=close_notify).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture
@@ -122,7 +149,69 @@ def bridge(bridge_bin, pki, tmp_path):
 
 
 @pytest.fixture
+def notify_bridge(bridge, inbound_pki, tmp_path):
+    """Factory: notify_bridge(backend_entry, **notify listener keys) runs an inbound bridge: one [[backend]],
+    the "notify" tls listener in front of it (first listener, so `Bridge.listen` is its address).
+
+    `backends=` / `listeners=` / `upstreams=` replace the generated tables; `limits=` overrides limits.
+    """
+    count = [0]
+
+    def make(backend: dict | None = None, *, backends: list | None = None, listeners: list | None = None,
+             upstreams: list | None = None, limits: dict | None = None, level: str = "info", start: bool = True,
+             **listener_keys):
+        count[0] += 1
+        logdir = tmp_path / f"inbound{count[0]}"
+        logdir.mkdir()
+        cfg = inbound.inbound_config(logdir, backends or [backend],
+                                     listeners or [inbound.notify_listener(inbound_pki, **listener_keys)],
+                                     upstreams=upstreams, limits=limits, level=level)
+        return bridge(config=cfg, start=start)
+
+    return make
+
+
+@pytest.fixture
 def cli(bridge_bin):
     def run(*args, timeout: float = 20.0):
         return run_cli(bridge_bin, *args, timeout=timeout)
     return run
+
+
+@pytest.fixture
+def http_gateway(pki):
+    """Factory: http_gateway(name, **server_context kwargs) starts a keep-alive HTTPS/1.1 gateway that records
+    every request (see `support.proxy.HttpGateway`). Default: TLS 1.2 only, the merchant's client certificate
+    required."""
+    import ssl
+
+    from support.proxy import HttpGateway
+    started: list = []
+
+    def make(name: str = "gw", context=None, **ctx_kwargs):
+        ctx_kwargs.setdefault("client_auth", "required")
+        ctx_kwargs.setdefault("max_version", ssl.TLSVersion.TLSv1_2)
+        server = HttpGateway(context or server_context(pki, **ctx_kwargs), name=name).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def proxy_bridge(bridge, pki, legacy_pki):
+    """Factory: proxy_bridge(gw, gw2=None, limits=None, level="info", **proxy listener keys) runs a bridge whose
+    only listener is the http-proxy "proxy" (Mint CA identity, TLS 1.0 allowed, routes sandbox → gw and
+    module:8443 → gw2). `gw`/`gw2` are servers (or "IP:port" strings)."""
+    from support.proxy import proxy_config_kwargs
+
+    def make(gw, gw2=None, *, limits: dict | None = None, level: str = "info", start: bool = True,
+             **listener_keys):
+        gw_address = gw if isinstance(gw, str) else gw.address
+        gw2_address = None if gw2 is None else (gw2 if isinstance(gw2, str) else gw2.address)
+        return bridge(gw_address, limits=limits, level=level, start=start,
+                      **proxy_config_kwargs(pki, legacy_pki, gw_address, gw2_address, **listener_keys))
+
+    return make

@@ -25,6 +25,11 @@ void tb_ssl_ctx_verify_server_by_pin(SSL_CTX *ctx);
 int tb_ssl_ctx_set_dh_auto(SSL_CTX *ctx);
 // SHA-256 of the certificate's DER, as 64 upper-case hex digits plus NUL (buffer of 65 bytes).
 int tb_x509_sha256_hex(const X509 *cert, char *out65);
+// Client-side session resumption toward one upstream (session_cache.c): the newest session the
+// server issued is kept per context, shared by all threads, and offered by new connections.
+int tb_ssl_ctx_enable_session_resumption(SSL_CTX *ctx);
+int tb_ssl_offer_cached_session(SSL *ssl);
+
 // Option bits for SSL_CTX_set_options.
 uint64_t tb_ssl_op_no_compression(void);
 uint64_t tb_ssl_op_no_renegotiation(void);
