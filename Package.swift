@@ -60,7 +60,7 @@ let package = Package(
         .target(
             name: "BridgeEngine",
             dependencies: [
-                "BridgeModel", "BridgeIO", "BridgeHTTP", "CLibevent", "COpenSSL", "CBridgeShims",
+                "BridgeModel", "BridgeIO", "BridgeHTTP", "BridgeReport", "CLibevent", "COpenSSL", "CBridgeShims",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

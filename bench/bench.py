@@ -329,6 +329,36 @@ class Proxy:
         return self.proc.pid
 
 
+def launch(px, ports, suffix=""):
+    """Starts proxy `px` (config from its key) and checks one request through it."""
+    fill = dict(tmp=TMP, l_resume=px.l_resume, l_full=px.l_full, **ports)
+    if px.key in ("tb1", "tb2"):
+        workers = 1 if px.key == "tb1" else 2
+        conf = f"{TMP}/{px.key}{suffix}.toml"
+        with open(conf, "w") as f:
+            f.write(TB_CONF.format(workers=workers, **fill))
+        env = dict(os.environ, SWIFT_BACKTRACE="enable=no")
+        px.proc = start(px.key + suffix, [f"{TMP}/tls-bridge", "run", "--config", conf],
+                        PROXY_CPUS if workers == 1 else ALL_CPUS, env=env)
+    elif px.key == "haproxy" or px.key == "relay":
+        conf = f"{TMP}/{px.key}{suffix}.cfg"
+        with open(conf, "w") as f:
+            f.write((HAPROXY_CONF if px.key == "haproxy" else RELAY_CONF).format(**fill))
+        px.proc = start(px.key + suffix, ["haproxy", "-db", "-f", conf], PROXY_CPUS)
+    else:
+        conf = f"{TMP}/stunnel{suffix}.conf"
+        with open(conf, "w") as f:
+            f.write(STUNNEL_CONF.format(**fill))
+        px.proc = start(px.key + suffix, ["stunnel", conf], PROXY_CPUS)
+    wait_port(px.l_resume, px.proc, px.label)
+    # sanity: one request through, 1 KiB back
+    got = run(["curl", "-sS", "-f", "--max-time", "10", "-o", "/dev/null", "-w", "%{size_download}",
+               f"http://127.0.0.1:{px.l_resume}/1k"], 20).stdout
+    if got.strip() != "1024":
+        raise RuntimeError(f"{px.label}: {got!r} bytes instead of 1024 through the proxy")
+
+
+
 # ---------------------------------------------------------------- measurements
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
@@ -768,31 +798,7 @@ def main():
             wanted = args.profile.split(",")
             proxies = [p for p in proxies if p.key in wanted]
         for px in proxies:
-            fill = dict(tmp=TMP, l_resume=px.l_resume, l_full=px.l_full, **ports)
-            if px.key in ("tb1", "tb2"):
-                workers = 1 if px.key == "tb1" else 2
-                conf = f"{TMP}/{px.key}.toml"
-                with open(conf, "w") as f:
-                    f.write(TB_CONF.format(workers=workers, **fill))
-                env = dict(os.environ, SWIFT_BACKTRACE="enable=no")
-                px.proc = start(px.key, [f"{TMP}/tls-bridge", "run", "--config", conf],
-                                PROXY_CPUS if workers == 1 else ALL_CPUS, env=env)
-            elif px.key == "haproxy" or px.key == "relay":
-                conf = f"{TMP}/{px.key}.cfg"
-                with open(conf, "w") as f:
-                    f.write((HAPROXY_CONF if px.key == "haproxy" else RELAY_CONF).format(**fill))
-                px.proc = start(px.key, ["haproxy", "-db", "-f", conf], PROXY_CPUS)
-            else:
-                conf = f"{TMP}/stunnel.conf"
-                with open(conf, "w") as f:
-                    f.write(STUNNEL_CONF.format(**fill))
-                px.proc = start(px.key, ["stunnel", conf], PROXY_CPUS)
-            wait_port(px.l_resume, px.proc, px.label)
-            # sanity: one request through, 1 KiB back
-            got = run(["curl", "-sS", "-f", "--max-time", "10", "-o", "/dev/null", "-w", "%{size_download}",
-                       f"http://127.0.0.1:{px.l_resume}/1k"], 20).stdout
-            if got.strip() != "1024":
-                raise RuntimeError(f"{px.label}: {got!r} bytes instead of 1024 through the proxy")
+            launch(px, ports)
         tls = [p for p in proxies if p.tls]
 
         versions = []
@@ -854,7 +860,13 @@ def main():
             if rep < idle_reps:
                 log(f"repetition {rep + 1}/{args.reps}: {idle_n} idle sessions")
                 for px in tls:
-                    add("idle", px.key, idle_memory(px, idle_n, ports["full_port"]))
+                    # a fresh process each time: a warm heap would hide the memory of new sessions
+                    fresh = Proxy(px.key, px.label)
+                    launch(fresh, ports, suffix=f"-idle{rep}")
+                    try:
+                        add("idle", px.key, idle_memory(fresh, idle_n, ports["full_port"]))
+                    finally:
+                        stop(fresh.proc)
 
         log("physical limits")
         lim = physical_limits(1 if args.quick else 3)

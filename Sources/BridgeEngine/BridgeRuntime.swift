@@ -28,7 +28,7 @@ public final class BridgeRuntime: Sendable {
     /// `previous` is the runtime a reload replaces: its session count and process tag carry over.
     public init(config: Config, contexts: TLSContexts, logger: Logger, replacing previous: BridgeRuntime? = nil) throws(ConfigErrors) {
         do {
-            sessionLog = try SessionLog(config.log.sessions)
+            sessionLog = try SessionLog(config.log, previous: previous?.sessionLog)
         } catch {
             throw ConfigErrors([error])
         }

@@ -161,12 +161,12 @@ final class Worker {
             direction: listener.backend == nil ? "outbound" : "inbound", listener: listener.name,
             downstream: .init(address: peer, protocol: listener.accept == .plain ? "plain" : nil),
             upstream: .init(name: listener.backend ?? listener.upstream), phase: "accept", close: close, error: error)
-        runtime.sessionLog.append(encoder.line(for: record))
+        runtime.sessionLog.append(record, encoder: encoder)
     }
 
     /// Called by a session exactly once, from its teardown.
     func sessionEnded(_ session: Session, record: SessionRecord) {
-        runtime.sessionLog.append(encoder.line(for: record))
+        runtime.sessionLog.append(record, encoder: encoder)
         runtime.metrics.observe(record)
         runtime.releaseSession()
         sessions.removeValue(forKey: ObjectIdentifier(session))

@@ -63,10 +63,14 @@ public struct LogConfig: Sendable, Equatable {
     public var sessions: LogDestination
     /// Diagnostic level: trace, debug, info, notice, warning, error, critical.
     public var level: LogLevel
+    /// Tamper evidence: each record carries `prev`, the SHA-256 of the line before it
+    /// (`tls-bridge report --verify` checks the chain).
+    public var chain: Bool
 
-    public init(sessions: LogDestination = .stdout, level: LogLevel = .info) {
+    public init(sessions: LogDestination = .stdout, level: LogLevel = .info, chain: Bool = false) {
         self.sessions = sessions
         self.level = level
+        self.chain = chain
     }
 }
 

@@ -6,8 +6,9 @@ extension ConfigLoader {
     static let bufferSizeRange = (16 * 1024)...(64 * 1024 * 1024)
 
     static func readLog(_ reader: TableReader, base: String) -> LogConfig {
-        reader.rejectUnknownKeys(known: ["sessions", "level"])
+        reader.rejectUnknownKeys(known: ["sessions", "level", "chain"])
         var log = LogConfig()
+        log.chain = reader.bool("chain") ?? false
         if let sessions = reader.nonEmptyString("sessions", ifEmpty: "use \"stdout\", \"stderr\" or a file path") {
             switch sessions {
             case "stdout": log.sessions = .stdout

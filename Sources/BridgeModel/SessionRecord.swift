@@ -30,6 +30,8 @@ public struct SessionRecord: Codable, Sendable, Equatable {
     public var error: String?
     /// A plain-language suggestion for a failed handshake ("use the plain listener"), or `nil`.
     public var hint: String?
+    /// With `[log] chain = true`: the SHA-256 (hex) of the previous line, or "genesis". Absent otherwise.
+    public var prev: String?
 
     public struct Downstream: Codable, Sendable, Equatable {
         /// Peer `IP:port` of the merchant's connection.
@@ -207,7 +209,7 @@ public struct SessionRecord: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case time, session, direction, listener, downstream, upstream, backend, bytes
-        case durationMs = "duration_ms", phase, close, error, hint
+        case durationMs = "duration_ms", phase, close, error, hint, prev
     }
 
     public init(from decoder: any Decoder) throws {
@@ -224,6 +226,7 @@ public struct SessionRecord: Codable, Sendable, Equatable {
         close = try c.decode(String.self, forKey: .close)
         error = try c.decodeIfPresent(String.self, forKey: .error)
         hint = try c.decodeIfPresent(String.self, forKey: .hint)
+        prev = try c.decodeIfPresent(String.self, forKey: .prev)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -240,5 +243,6 @@ public struct SessionRecord: Codable, Sendable, Equatable {
         try c.encode(close, forKey: .close)
         try c.encode(error, forKey: .error)
         try c.encode(hint, forKey: .hint)
+        try c.encodeIfPresent(prev, forKey: .prev)
     }
 }
