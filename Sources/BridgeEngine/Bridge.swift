@@ -19,6 +19,12 @@ public enum Bridge {
                            reload: Reloader) throws(ConfigErrors) {
         signal(SIGPIPE, SIG_IGN)
         Threading.enable()
+        let descriptors = FileDescriptorLimit.raise()
+        let neededPerSession = 2
+        if descriptors < runtime.config.limits.maxSessions * neededPerSession + 64 {
+            runtime.logger.warning("the open-file limit is low for max_sessions; raise LimitNOFILE / ulimit -n",
+                                   metadata: ["limit": "\(descriptors)", "max_sessions": "\(runtime.config.limits.maxSessions)"])
+        }
         // Block the signals before any thread exists, so every thread inherits the mask and only
         // `sigwait` below ever sees them.
         var signals = sigset_t()

@@ -45,8 +45,12 @@ public struct ListeningSocket: Sendable {
 }
 
 /// Accepts connections on one listening socket, on one worker's loop. Owns the socket from `init`.
+///
+/// When accepting fails for lack of descriptors (EMFILE/ENFILE), it pauses for a second instead of
+/// spinning on a socket that stays readable, and tries again.
 public final class Listener {
     private var listener: OpaquePointer!
+    private var pause: Timer?
     private let onAccept: (Int32, SocketAddress?) -> Void
     private let onError: (String) -> Void
 
@@ -64,8 +68,21 @@ public final class Listener {
         }, Unmanaged.passUnretained(self).toOpaque(), flags, -1, socket.fd)
         evconnlistener_set_error_cb(listener) { _, context in
             let listener = Unmanaged<Listener>.fromOpaque(context!).takeUnretainedValue()
-            listener.onError(errnoText(errno))
+            let code = errno
+            listener.onError(errnoText(code))
+            if code == EMFILE || code == ENFILE || code == ENOBUFS || code == ENOMEM {
+                listener.backOff()
+            }
         }
+        pause = Timer(loop: loop) { [weak self] in
+            guard let self else { return }
+            evconnlistener_enable(self.listener)
+        }
+    }
+
+    private func backOff() {
+        evconnlistener_disable(listener)
+        pause?.schedule(afterMilliseconds: 1000)
     }
 
     deinit {

@@ -25,6 +25,9 @@ struct CheckCommand: ParsableCommand {
         let capabilities = LibraryVersions.openSSLCapabilities()
         print("config \(options.config): OK")
         print("workers: \(config.workers)")
+        let descriptors = FileDescriptorLimit.current()
+        print("open files: soft limit \(descriptors.soft), hard \(descriptors.hard) (run raises the soft limit to the hard one;"
+            + " each session needs 2, max_sessions is \(config.limits.maxSessions))")
         print("session log: \(describe(config.log.sessions)), level \(config.log.level.rawValue)")
         for listener in config.listeners {
             describe(listener, context: contexts.downstreams[listener.name], capabilities: capabilities)
