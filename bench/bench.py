@@ -723,12 +723,37 @@ def profile(proxies, args, digests):
                        "--percent-limit", "1"], 120, check=False).stdout
             dso = run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso",
                        "--percent-limit", "0.5"], 120, check=False).stdout
-            top = [l.rstrip() for l in rep.splitlines() if l.strip() and not l.startswith("#")][:args.top]
+            top = [re.sub(r"\s+-\s+-\s*$", "", l).rstrip() for l in rep.splitlines()
+                   if l.strip() and not l.startswith("#")][:args.top]
             by_dso = [l.strip() for l in dso.splitlines() if l.strip() and not l.startswith("#")]
             summary = ", ".join(f"{k}={v:.3g}" for k, v in res.items() if isinstance(v, float))
             out.append(f"#### {px.label}: {name}\n\n{summary}\n\nby DSO: " + "; ".join(by_dso) + "\n")
             out.append("```\n" + "\n".join(top) + "\n```\n")
+            if args.strace:
+                out.append(syscalls(px, action))
     return "\n".join(out)
+
+
+def syscalls(px, action):
+    """System calls of the proxy (all threads) per request or per MiB, from `strace -c` (slows it)."""
+    data = f"{TMP}/strace-{px.key}.txt"
+    tracer = subprocess.Popen(["strace", "-f", "-c", "-q", "-o", data, "-p", str(px.pid)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    res = action(px)
+    os.kill(tracer.pid, signal.SIGINT)
+    tracer.wait(60)
+    units, name = (res["requests"], "request") if "requests" in res else (res["bytes"] / 2**20, "MiB")
+    rows = []
+    with open(data) as f:
+        for line in f:
+            cols = line.split()
+            if len(cols) >= 5 and re.match(r"[\d.]+$", cols[0]) and cols[-1] != "total":
+                rows.append((int(cols[3]), cols[-1]))
+    rows.sort(reverse=True)
+    total = sum(c for c, _ in rows)
+    top = ", ".join(f"{n} {c / max(units, 1e-9):.2f}" for c, n in rows[:8])
+    return f"syscalls per {name} (strace -c, separate traced run): total {total / max(units, 1e-9):.2f}; {top}\n"
 
 
 # ---------------------------------------------------------------- main
@@ -748,6 +773,7 @@ def main():
                     help="instead of the benchmark: perf profiles of these proxies (comma list of "
                          "tb1,haproxy,stunnel,tb2; default tb1) under each workload")
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--strace", action="store_true", help="with --profile: also count syscalls per unit")
     args = ap.parse_args()
     args.reps = args.reps or 3
     args.duration = args.duration or (2 if args.quick else 10)

@@ -200,8 +200,14 @@ public final class LocalCA: @unchecked Sendable {
     /// keyUsage digitalSignature+keyEncipherment, extendedKeyUsage serverAuth, SKI and AKI,
     /// valid from an hour ago (not before the CA) for 397 days (not after the CA).
     ///
+    /// With `usage: .tlsClient` the leaf is a TLS client certificate instead: keyUsage
+    /// digitalSignature and extendedKeyUsage clientAuth (what a TLS server checks in the certificate a
+    /// client presents); everything else is the same. The bridge never needs one itself; it is for
+    /// test set-ups such as `tls-bridge demo`, where a local gateway verifies a merchant certificate.
+    ///
     /// Blocks while the key is generated; see the type's note on where to call it.
-    public func issue(names: [String], legacySHA1: Bool = false) throws(ConfigError) -> IssuedCertificate {
+    public func issue(names: [String], legacySHA1: Bool = false,
+                      usage: LeafUsage = .tlsServer) throws(ConfigError) -> IssuedCertificate {
         let names = try Self.validatedNames(names)
         let now = Int64(time(nil))
         let validFrom = max(now - Self.backdateSeconds, notBefore)
@@ -221,8 +227,8 @@ public final class LocalCA: @unchecked Sendable {
         }
         // "keyid,issuer": the CA's key identifier, or its name and serial for a CA made elsewhere without one.
         var built = tb_mint_add_extension(leaf, certificate, NID_basic_constraints, "critical,CA:FALSE") == 1
-            && tb_mint_add_extension(leaf, certificate, NID_key_usage, "critical,digitalSignature,keyEncipherment") == 1
-            && tb_mint_add_extension(leaf, certificate, NID_ext_key_usage, "serverAuth") == 1
+            && tb_mint_add_extension(leaf, certificate, NID_key_usage, usage.keyUsage) == 1
+            && tb_mint_add_extension(leaf, certificate, NID_ext_key_usage, usage.extendedKeyUsage) == 1
             && tb_mint_add_extension(leaf, certificate, NID_subject_key_identifier, "hash") == 1
             && tb_mint_add_extension(leaf, certificate, NID_authority_key_identifier, "keyid,issuer") == 1
             && tb_mint_add_subject_alt_names(leaf, names.joined(separator: "\n")) == 1
@@ -237,6 +243,30 @@ public final class LocalCA: @unchecked Sendable {
         }
         return try IssuedCertificate(certificate: leaf, privateKey: leafKey, chain: chain, issuer: certificate,
                                      names: names, legacySHA1: legacySHA1)
+    }
+
+    /// What an issued leaf may be used for.
+    public enum LeafUsage: Sendable {
+        /// A TLS server certificate (extendedKeyUsage serverAuth): what the bridge presents.
+        case tlsServer
+        /// A TLS client certificate (extendedKeyUsage clientAuth), e.g. a stand-in merchant certificate.
+        case tlsClient
+
+        /// keyUsage in openssl.cnf notation.
+        var keyUsage: String {
+            switch self {
+            case .tlsServer: "critical,digitalSignature,keyEncipherment"
+            case .tlsClient: "critical,digitalSignature"
+            }
+        }
+
+        /// extendedKeyUsage in openssl.cnf notation.
+        var extendedKeyUsage: String {
+            switch self {
+            case .tlsServer: "serverAuth"
+            case .tlsClient: "clientAuth"
+            }
+        }
     }
 
     /// Checks and de-duplicates the names for a leaf: each an IPv4/IPv6 literal or a DNS name

@@ -93,6 +93,20 @@ private func verify(_ leaf: OpaquePointer, trusting ca: OpaquePointer, host: Str
     return X509_V_OK
 }
 
+/// Verifies `leaf` against a store trusting only `ca` the way a TLS server checks the certificate a
+/// client presents: chain and purpose (TLS client).
+private func verifyAsClientCertificate(_ leaf: OpaquePointer, trusting ca: OpaquePointer) -> Int32 {
+    let store = X509_STORE_new()!
+    defer { X509_STORE_free(store) }
+    X509_STORE_add_cert(store, ca)
+    let context = X509_STORE_CTX_new()!
+    defer { X509_STORE_CTX_free(context) }
+    X509_STORE_CTX_init(context, store, leaf, nil)
+    X509_VERIFY_PARAM_set_purpose(X509_STORE_CTX_get0_param(context), X509_PURPOSE_SSL_CLIENT)
+    guard X509_verify_cert(context) == 1 else { return X509_STORE_CTX_get_error(context) }
+    return X509_V_OK
+}
+
 /// Writes a CA (or a non-CA, when `isCA` is false) with the given validity, made with the same C
 /// helpers as the real one but a 2048-bit key to keep the tests quick.
 private func writeCA(in dir: ScratchDirectory, notBefore: Int64, notAfter: Int64, isCA: Bool = true,
@@ -316,6 +330,23 @@ private var sharedKeyFile: String { _ = sharedCA; return sharedDirectory.file("c
         let (notBefore, notAfter) = times(cert)
         #expect(abs(notBefore - (now() - 3600)) < 120)
         #expect(abs(notAfter - now() - 397 * 86_400) < 120)
+    }
+
+    @Test func aClientLeafCarriesClientAuthAndPassesOnlyAsAClientCertificate() throws {
+        let leaf = try sharedCA.issue(names: ["merchant.test"], usage: .tlsClient)
+        let cert = leaf.certificate
+        #expect(X509_get_extended_key_usage(cert) == UInt32(XKU_SSL_CLIENT))
+        #expect(X509_get_key_usage(cert) == UInt32(KU_DIGITAL_SIGNATURE))
+        #expect(tb_mint_is_ca(cert) == 0)
+        #expect(X509_get_signature_nid(cert) == NID_sha256WithRSAEncryption)
+        #expect(X509_check_private_key(cert, leaf.privateKey) == 1)
+        #expect(verifyAsClientCertificate(cert, trusting: sharedCA.certificate) == X509_V_OK)
+        // Not a server certificate, even for its own name.
+        #expect(verify(cert, trusting: sharedCA.certificate, host: "merchant.test") == X509_V_ERR_INVALID_PURPOSE)
+        // The default leaf stays server-only: a TLS server refuses it as a client certificate.
+        let server = try sharedCA.issue(names: ["gateway.test"])
+        #expect(X509_get_extended_key_usage(server.certificate) == UInt32(XKU_SSL_SERVER))
+        #expect(verifyAsClientCertificate(server.certificate, trusting: sharedCA.certificate) == X509_V_ERR_INVALID_PURPOSE)
     }
 
     @Test func everyLeafHasItsOwnSerialAndKey() throws {

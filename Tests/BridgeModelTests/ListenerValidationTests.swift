@@ -42,7 +42,7 @@ struct ListenerValidationTests {
     @Test("an unknown accept mode lists the accepted values")
     func unknownAcceptMode() {
         let toml = listenerConfig("name = \"l\"\nlisten = \"127.0.0.1:1\"\nupstream = \"sandbox\"\naccept = \"ftp\"")
-        #expect(message(for: "listener[l].accept", in: toml) == "\"ftp\" is not an accept mode; accepted values: \"plain\", \"tls\"")
+        #expect(message(for: "listener[l].accept", in: toml) == "\"ftp\" is not an accept mode; accepted values: \"plain\", \"tls\", \"http-proxy\"")
     }
 
     @Test("a config without any listener is refused", arguments: ["", "listener = []\n"])
