@@ -87,6 +87,17 @@ public final class BridgeRuntime: Sendable {
                            proxyCredentials: proxyCredentials)
     }
 
+    /// Is `address` one this bridge listens on (exactly, or through a wildcard listen address)?
+    func isOwnListener(_ address: SocketAddress) -> Bool {
+        config.listeners.contains { listener in
+            guard listener.listen.port == address.port else { return false }
+            guard let bytes = ipAddressBytes(listener.listen.host == "localhost" ? "127.0.0.1" : listener.listen.host) else {
+                return false
+            }
+            return bytes == address.ipBytes || bytes.allSatisfy { $0 == 0 }
+        }
+    }
+
     /// Counts a new session if the limit allows it.
     func reserveSession() -> Bool {
         openSessions.reserve(limit: config.limits.maxSessions)

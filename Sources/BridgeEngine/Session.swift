@@ -167,6 +167,18 @@ final class Session: BufferedStreamDelegate {
                     return
                 }
             }
+            // A hosts-file entry that sends the gateway's name to this bridge (the legacy-TLS set-up
+            // on the merchant's host) would make the bridge dial its own listener.
+            let own = addresses.filter { worker.runtime.isOwnListener($0) }
+            if !own.isEmpty {
+                addresses.removeAll { worker.runtime.isOwnListener($0) }
+                if addresses.isEmpty {
+                    failUpstream("upstream_error", error: "\(destination?.address.host ?? "?") resolves to this bridge's own"
+                        + " listener (\(own[0])): a hosts-file entry for the gateway's name? Set [dns] nameservers so the"
+                        + " bridge resolves the real gateway, or give the upstream address as an IP")
+                    return
+                }
+            }
             phase = .connect
             connection = Connection(loop: worker.loop, addresses: addresses) { [weak self] result in
                 self?.connected(result)

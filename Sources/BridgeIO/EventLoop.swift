@@ -13,8 +13,10 @@ public final class EventLoop {
     private var wakeHandle: WakeHandle?
     private var onWake: (() -> Void)?
 
-    /// Builds the loop and its resolver: the configured name servers, or the system's
-    /// (`/etc/resolv.conf`); `/etc/hosts` is consulted either way.
+    /// Builds the loop and its resolver: the system's (`/etc/resolv.conf` and `/etc/hosts`), or
+    /// only the configured name servers (then just the localhost entries of `/etc/hosts`, which is
+    /// what keeps a hosts-file entry for the gateway's name on the merchant's host from pointing
+    /// the bridge at itself).
     public init(dns config: DNSConfig) throws(ConfigError) {
         guard let base = event_base_new() else {
             throw ConfigError(key: "workers", message: "libevent could not create an event loop")

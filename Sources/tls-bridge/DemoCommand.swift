@@ -84,6 +84,7 @@ final class DemoRun {
                 // Nothing started yet (a port is taken, say): an error like any other command's.
                 demoWrite("tls-bridge demo: \(error.message)\n", to: STDERR_FILENO)
             } else {
+                if let details = error.details { say(details) }
                 say("")
                 say("FAIL: \(error.message)")
                 removeWorkspace(failed: true)
@@ -105,6 +106,10 @@ final class DemoRun {
         self.workspace = workspace
         say("tls-bridge demo: the whole path on this machine, loopback only, nothing sent to any real gateway.")
         say("  work directory: \(workspace.directory)" + (keep ? " (kept: --keep)" : " (removed at the end; --keep keeps it)"))
+
+        // Also finds a missing `openssl` command before anything is made or started.
+        let client = DemoLegacyClient(workspace: workspace)
+        let skipped = try client.unavailableReason()
 
         say("[1/6] throwaway certificates")
         for line in try workspace.makeCertificates() { say("      " + line) }
@@ -139,9 +144,7 @@ final class DemoRun {
             say("      " + error.message)
         }
 
-        let client = DemoLegacyClient(workspace: workspace)
         var legacyProblems: [String] = []
-        let skipped = try client.unavailableReason()
         if let skipped {
             say("[5/6] TLS 1.0 request: skipped, \(skipped)")
         } else {
@@ -189,8 +192,11 @@ final class DemoRun {
             }
             if !problems.isEmpty { failures.append("\(part.label): " + problems.joined(separator: "; ")) }
         }
-        if let code = bridge?.exitCode, code != 0 {
-            failures.append("the bridge exited \(code) when stopped:\n" + (bridge?.outputTail() ?? ""))
+        if let bridge, bridge.exitCode != 0 {
+            say("")
+            say("the bridge \(bridge.exitDescription) when stopped; its last output:")
+            say(bridge.outputTail())
+            failures.append("the bridge \(bridge.exitDescription) when stopped, not 0")
         }
 
         say("")
@@ -198,13 +204,14 @@ final class DemoRun {
             say("FAIL: " + failures.joined(separator: " | "))
             return 1
         }
-        let proof = "gateway certificate verified, merchant client certificate presented, answers received"
+        let proof = "gateway certificate verified, merchant client certificate presented"
         if let skipped {
-            say("INCOMPLETE: plain request passed (\(summaries.joined()), \(proof)); the TLS 1.0 request was skipped: \(skipped)")
+            say("INCOMPLETE: the plain request passed (\(summaries.joined()), \(proof), answer received);"
+                + " the TLS 1.0 request was skipped: \(skipped)")
             return 3
         }
         say("PASS: both requests reached the TLS 1.2-only gateway through the bridge (\(summaries.joined(separator: " and ")));"
-            + " \(proof).")
+            + " \(proof), answers received.")
         return 0
     }
 
@@ -254,12 +261,13 @@ final class DemoRun {
             try DemoSignals.checkInterrupted()
             if !child.isRunning {
                 throw DemoFailure("\(what) \(child.exitDescription) before listening on"
-                    + " \(ports.map { "127.0.0.1:\($0)" }.joined(separator: " and ")):\n\(child.outputTail())")
+                    + " \(ports.map { "127.0.0.1:\($0)" }.joined(separator: " and ")); its last output is above",
+                    details: child.outputTail())
             }
             if deadline.passed {
                 let missing = ports.filter { !DemoNetwork.isListening(port: $0) }
                 throw DemoFailure("\(what) was not listening on \(missing.map { "127.0.0.1:\($0)" }.joined(separator: ", "))"
-                    + " after \(Int(listenSeconds)) s:\n\(child.outputTail())")
+                    + " after \(Int(listenSeconds)) s; its last output is above", details: child.outputTail())
             }
             demoPause(milliseconds: 50)
         }

@@ -3,10 +3,15 @@ import Synchronization
 import Glibc
 #endif
 
-/// Something in the demo went wrong; `message` is what the operator reads (already phrased for them).
+/// Something in the demo went wrong; `message` is what the operator reads (already phrased for them),
+/// on one line; `details` (a child's last output lines, say) is printed above it.
 struct DemoFailure: Error {
     let message: String
-    init(_ message: String) { self.message = message }
+    let details: String?
+    init(_ message: String, details: String? = nil) {
+        self.message = message
+        self.details = details
+    }
 }
 
 /// The signal (SIGINT, SIGTERM, SIGHUP) that asked the demo to stop, or 0. Set from a signal handler
@@ -167,7 +172,9 @@ final class DemoChild {
     func outputTail(lines: Int = 12) -> String {
         let text = [stderrPath, stdoutPath].lazy.compactMap { DemoFiles.read($0) }
             .first { $0.contains { !$0.isWhitespace } } ?? ""
-        return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines)
-            .map { "      | " + $0 }.joined(separator: "\n")
+        var all = text.split(separator: "\n", omittingEmptySubsequences: false)
+        while let last = all.last, last.allSatisfy(\.isWhitespace) { all.removeLast() }
+        if all.isEmpty { return "      | (\(name) wrote nothing)" }
+        return all.suffix(lines).map { "      | " + $0 }.joined(separator: "\n")
     }
 }

@@ -170,3 +170,15 @@ def test_dns_that_never_answers_hits_the_connect_timeout(bridge, dns_stub):
     assert record["phase"] == "resolve"
     assert contains(record["error"], "timed out", "timeout"), record["error"]
     assert stub.queries, "the bridge never asked the configured name server"
+
+
+def test_an_upstream_that_resolves_to_the_bridge_itself_is_refused_not_looped(bridge, pki):
+    """The legacy-TLS set-up points the gateway's name at the bridge in the merchant's hosts file; if the
+    bridge resolved the same way it would dial itself. It refuses instead, and says why."""
+    from support.bridge import free_port
+    port = free_port()
+    b = bridge(f"127.0.0.1:{port}", listen_port=port)
+    record, _ = refused_session(b)
+    assert record["close"] == "upstream_error" and record["phase"] == "resolve", record
+    assert contains(record["error"], "own listener", "nameservers"), record["error"]
+    assert len(b.records()) == 1, "the bridge connected to itself"
