@@ -15,6 +15,8 @@ let package = Package(
         .executable(name: "tls-bridge", targets: ["tls-bridge"]),
         // For the fuzz package under Fuzz/, which builds with -sanitize=fuzzer on its own.
         .library(name: "BridgeHTTP", targets: ["BridgeHTTP"]),
+        .library(name: "BridgeModel", targets: ["BridgeModel"]),
+        .library(name: "CBridgeShims", targets: ["CBridgeShims"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -98,13 +98,14 @@ public final class BridgeRuntime: Sendable {
         }
     }
 
-    /// Counts a new session if the limit allows it.
-    func reserveSession() -> Bool {
-        openSessions.reserve(limit: config.limits.maxSessions)
+    /// Counts a new session from `source` if the limits allow it; otherwise says which limit.
+    func reserveSession(source: [UInt8]) -> String? {
+        openSessions.reserve(limit: config.limits.maxSessions, source: source,
+                             perSourceLimit: config.limits.maxSessionsPerSource)
     }
 
-    func releaseSession() {
-        openSessions.release()
+    func releaseSession(source: [UInt8]) {
+        openSessions.release(source: source)
     }
 }
 
@@ -122,22 +123,39 @@ public struct BackendRuntime: Sendable {
     public var tls: BackendTLSContext?
 }
 
-/// The number of open sessions across all workers: the one mutable value they share.
+/// The number of open sessions across all workers, in all and per source address: the mutable
+/// values they share.
 final class SessionCounter: Sendable {
     private let count = Atomic<Int>(0)
+    private let perSource = Mutex<[[UInt8]: Int]>([:])
 
-    /// Counts one more session unless `limit` are open already.
-    func reserve(limit: Int) -> Bool {
+    /// Counts one more session unless `limit` are open already, or `perSourceLimit` (when > 0)
+    /// from `source`. Returns nil when counted, else which limit refused it.
+    func reserve(limit: Int, source: [UInt8], perSourceLimit: Int) -> String? {
         let (_, now) = count.wrappingAdd(1, ordering: .relaxed)
         guard now <= limit else {
             count.wrappingSubtract(1, ordering: .relaxed)
-            return false
+            return "max_sessions (\(limit)) sessions are open"
         }
-        return true
+        guard perSourceLimit > 0 else { return nil }
+        let admitted = perSource.withLock { counts in
+            guard counts[source, default: 0] < perSourceLimit else { return false }
+            counts[source, default: 0] += 1
+            return true
+        }
+        guard admitted else {
+            count.wrappingSubtract(1, ordering: .relaxed)
+            return "max_sessions_per_source (\(perSourceLimit)) sessions from this address are open"
+        }
+        return nil
     }
 
-    func release() {
+    func release(source: [UInt8]) {
         count.wrappingSubtract(1, ordering: .relaxed)
+        perSource.withLock { counts in
+            guard let current = counts[source] else { return }
+            counts[source] = current > 1 ? current - 1 : nil
+        }
     }
 
     var current: Int { count.load(ordering: .relaxed) }

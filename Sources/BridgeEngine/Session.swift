@@ -48,6 +48,8 @@ final class Session: BufferedStreamDelegate {
     /// The merchant's (or gateway's) address, and the listener address it connected to.
     let downstreamPeer: SocketAddress?
     let downstreamLocal: SocketAddress?
+    /// The peer's IP, for the per-source session count.
+    var sourceBytes: [UInt8] { downstreamPeer?.ipBytes ?? [] }
     var timer: Timer!
     var lastActivity: Int64
 

@@ -112,10 +112,9 @@ final class Worker {
                            error: "\(peerText) is not in allow_sources of listener \(listener.name); closed before the TLS handshake")
             return
         }
-        guard runtime.reserveSession() else {
+        if let refusal = runtime.reserveSession(source: peer?.ipBytes ?? []) {
             close(fd)
-            refuseAtAccept(listener: listener, peer: peerText, close: "limit",
-                           error: "max_sessions (\(runtime.config.limits.maxSessions)) sessions are open; connection refused")
+            refuseAtAccept(listener: listener, peer: peerText, close: "limit", error: refusal + "; connection refused")
             return
         }
         let downstream: BufferedStream?
@@ -125,7 +124,7 @@ final class Worker {
             downstream = BufferedStream(socket: fd, loop: loop)
         }
         guard let downstream else {
-            runtime.releaseSession()
+            runtime.releaseSession(source: peer?.ipBytes ?? [])
             refuseAtAccept(listener: listener, peer: peerText, close: "downstream_error",
                            error: "OpenSSL could not set up a TLS connection for the merchant (out of memory?)")
             return
@@ -142,10 +141,10 @@ final class Worker {
     /// (and the request head already buffered in it).
     func continueProxyConnection(_ downstream: BufferedStream, listener: ListenerConfig, peer: SocketAddress?,
                                  local: SocketAddress?) {
-        guard runtime.reserveSession() else {
+        if let refusal = runtime.reserveSession(source: peer?.ipBytes ?? []) {
             downstream.free(sendCloseNotify: false)
             refuseAtAccept(listener: listener, peer: peer?.description ?? "unknown", close: "limit",
-                           error: "max_sessions (\(runtime.config.limits.maxSessions)) sessions are open; connection closed")
+                           error: refusal + "; connection closed")
             return
         }
         let session = Session(id: nextSessionID(), worker: self, listener: listener, downstream: downstream,
@@ -168,7 +167,7 @@ final class Worker {
     func sessionEnded(_ session: Session, record: SessionRecord) {
         runtime.sessionLog.append(record, encoder: encoder)
         runtime.metrics.observe(record)
-        runtime.releaseSession()
+        runtime.releaseSession(source: session.sourceBytes)
         sessions.removeValue(forKey: ObjectIdentifier(session))
         if drainDeadline != nil, sessions.isEmpty {
             drainDeadline?.cancel()

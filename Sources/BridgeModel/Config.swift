@@ -103,6 +103,8 @@ public struct LimitsConfig: Sendable, Equatable {
     public var halfCloseTimeout: Duration
     /// Open sessions across all workers; connections past it are closed at accept and logged.
     public var maxSessions: Int
+    /// Open sessions from one source address; 0 means no limit beyond `maxSessions`.
+    public var maxSessionsPerSource: Int = 0
     /// Bytes queued toward one side before reading from the other side pauses (backpressure).
     public var bufferSize: Int
 

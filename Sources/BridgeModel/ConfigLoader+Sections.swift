@@ -33,7 +33,7 @@ extension ConfigLoader {
     }
 
     static func readLimits(_ reader: TableReader) -> LimitsConfig {
-        reader.rejectUnknownKeys(known: ["connect_timeout", "handshake_timeout", "header_timeout", "idle_timeout", "half_close_timeout", "drain_timeout", "max_sessions",
+        reader.rejectUnknownKeys(known: ["connect_timeout", "handshake_timeout", "header_timeout", "idle_timeout", "half_close_timeout", "drain_timeout", "max_sessions", "max_sessions_per_source",
                                          "buffer_size"])
         var limits = LimitsConfig()
         if let value = reader.duration("connect_timeout") { limits.connectTimeout = value }
@@ -43,6 +43,7 @@ extension ConfigLoader {
         if let value = reader.duration("drain_timeout") { limits.drainTimeout = value }
         if let value = reader.duration("half_close_timeout") { limits.halfCloseTimeout = value }
         if let value = reader.integer("max_sessions", atLeast: 1) { limits.maxSessions = value }
+        if let value = reader.integer("max_sessions_per_source", atLeast: 0) { limits.maxSessionsPerSource = value }
         if let value = reader.byteSize("buffer_size", in: bufferSizeRange) { limits.bufferSize = value }
         return limits
     }

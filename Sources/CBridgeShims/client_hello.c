@@ -18,7 +18,7 @@ static void make_hello_index(void) {
 }
 
 // supported_versions (TLS 1.3 clients): a 1-byte length, then 2-byte versions; GREASE values skipped.
-static int max_supported_version(const unsigned char *data, size_t length) {
+int tb_parse_supported_versions_max(const unsigned char *data, size_t length) {
     if (length < 1) return 0;
     size_t list = data[0];
     int best = 0;
@@ -31,14 +31,22 @@ static int max_supported_version(const unsigned char *data, size_t length) {
 }
 
 // server_name: list length (2), then entries of type (1) + length (2) + name.
-static void read_server_name(const unsigned char *data, size_t length, tb_client_hello *hello) {
-    if (length < 5 || data[2] != TLSEXT_NAMETYPE_host_name) return;
+int tb_parse_server_name(const unsigned char *data, size_t length, char *out, size_t outlen) {
+    if (outlen == 0 || length < 5 || data[2] != TLSEXT_NAMETYPE_host_name) return 0;
     size_t name_length = ((size_t)data[3] << 8) | data[4];
-    if (5 + name_length > length) return;
-    size_t copy = name_length < sizeof(hello->sni) - 1 ? name_length : sizeof(hello->sni) - 1;
-    memcpy(hello->sni, data + 5, copy);
-    hello->sni[copy] = '\0';
-    hello->has_sni = 1;
+    if (5 + name_length > length) return 0;
+    size_t copy = name_length < outlen - 1 ? name_length : outlen - 1;
+    memcpy(out, data + 5, copy);
+    out[copy] = '\0';
+    return 1;
+}
+
+static int max_supported_version(const unsigned char *data, size_t length) {
+    return tb_parse_supported_versions_max(data, length);
+}
+
+static void read_server_name(const unsigned char *data, size_t length, tb_client_hello *hello) {
+    if (tb_parse_server_name(data, length, hello->sni, sizeof(hello->sni))) hello->has_sni = 1;
 }
 
 static int observe_client_hello(SSL *ssl, int *alert, void *arg) {

@@ -97,3 +97,35 @@ def test_connections_past_max_sessions_are_closed_and_logged_as_limit(upstream, 
     finally:
         for s in held:
             s.close()
+
+
+def test_connections_past_max_sessions_per_source_are_refused_for_that_source_only(upstream, bridge):
+    """Two sessions from 127.0.0.1 are allowed; a third from it is refused and logged as limit, while one
+    from 127.0.0.2 still gets through."""
+    import socket as socketlib
+    server = upstream()
+    b = bridge(server.address, workers=1, limits={"max_sessions_per_source": 2})
+    held = [b.connect() for _ in range(2)]
+    try:
+        for s in held:
+            s.sendall(b"ECHO\nx")
+            assert recv_exact(s, 1) == b"x"
+        with b.connect() as third:
+            third.sendall(b"ECHO 1\ny")
+            third.settimeout(5)
+            try:
+                data = third.recv(10)
+            except ConnectionResetError:
+                data = b""
+            assert data == b"", "a third session from the same address was served"
+        with socketlib.socket() as other:
+            other.bind(("127.0.0.2", 0))
+            other.settimeout(10)
+            other.connect(b.listen)
+            other.sendall(b"ECHO 1\nz")
+            assert recv_exact(other, 1) == b"z"
+    finally:
+        for s in held:
+            s.close()
+    limits = [r for r in b.wait_records(4) if r["close"] == "limit"]
+    assert len(limits) == 1 and "max_sessions_per_source" in limits[0]["error"], limits

@@ -22,4 +22,12 @@ int tb_ssl_ctx_observe_client_hello(SSL_CTX *ctx);
 int tb_ssl_client_hello(const SSL *ssl, tb_client_hello *out);
 // OpenSSL's name for a suite code point, or NULL when this build does not know it.
 const char *tb_cipher_name_for_code(const SSL *ssl, uint16_t code);
+
+// The extension parsers the observer uses, exposed for the fuzz target (Fuzz/Sources/fuzz-clienthello).
+// `data`/`length` are an extension's body as OpenSSL hands it over: unvalidated client bytes.
+// supported_versions: the highest version listed, up to TLS1_3_VERSION (GREASE skipped), or 0.
+int tb_parse_supported_versions_max(const unsigned char *data, size_t length);
+// server_name: 1 and the first entry's host name in `out` (NUL-terminated, truncated to outlen - 1
+// bytes) when it is a host_name entry that fits in `length`; else 0 and `out` untouched.
+int tb_parse_server_name(const unsigned char *data, size_t length, char *out, size_t outlen);
 #endif
