@@ -32,6 +32,15 @@ enum ConfigFiles {
         return nil
     }
 
+    /// Why a secret file's mode is too open (readable or writable by group or others), or nil.
+    static func problemWithSecretMode(_ resolved: String) -> String? {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: resolved),
+              let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue else { return nil }
+        guard mode & 0o077 != 0 else { return nil }
+        return "\(resolved) is readable by group or others (mode \(String(mode & 0o777, radix: 8))); it holds a secret:"
+            + " chmod 600 it (owned by the bridge's user), or set unsafe_key_permissions = true"
+    }
+
     /// Why a log file cannot be opened for appending, or `nil` when it can (or can be created).
     static func problemAppending(_ resolved: String) -> String? {
         var isDirectory: ObjCBool = false

@@ -68,7 +68,7 @@ extension ConfigLoader {
                         + " forward to, e.g. \"sandbox.paygent.co.jp\" = \"paygent-sandbox\"")
                 }
                 tls = readDownstreamTLS(entry, routes: routes, hasDefaultRoute: false, base: base)
-                proxyAuthFile = entry.readableFile("proxy_auth", base: base)
+                proxyAuthFile = entry.readableFile("proxy_auth", base: base, secret: true)
             case nil:
                 break
             }

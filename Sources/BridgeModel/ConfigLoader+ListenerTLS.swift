@@ -60,7 +60,7 @@ extension ConfigLoader {
     private static func readCertificatePair(_ entry: TableReader, certKey: String, keyKey: String, keyOptional: Bool,
                                             base: String) -> CertificateFiles? {
         let cert = entry.readableFile(certKey, base: base)
-        let key = entry.readableFile(keyKey, base: base)
+        let key = entry.readableFile(keyKey, base: base, secret: true)
         if entry.contains(keyKey) && !entry.contains(certKey) {
             entry.diagnostics.add(entry.key(keyKey), "is set without \(certKey); set \(certKey) to the certificate this key belongs to")
         }

@@ -43,8 +43,8 @@ extension ConfigLoader {
             }
         let caFile = entry.readableFile("ca_file", base: base)
         let clientCert = entry.readableFile("client_cert", base: base)
-        let clientKey = entry.readableFile("client_key", base: base)
-        let passwordFile = entry.readableFile("client_key_password_file", base: base)
+        let clientKey = entry.readableFile("client_key", base: base, secret: true)
+        let passwordFile = entry.readableFile("client_key_password_file", base: base, secret: true)
         for dependent in ["client_key", "client_key_password_file"] where entry.contains(dependent) && !entry.contains("client_cert") {
             entry.diagnostics.add(entry.key(dependent), "is set without client_cert; set client_cert to the certificate this key belongs to")
         }

@@ -8,7 +8,8 @@ import TOMLKit
 /// certificate files' metadata (existence, readability) but never their contents.
 public enum ConfigLoader {
     /// Keys allowed at the top of the file, before any table.
-    static let rootKeys = ["workers", "user", "group", "admin", "log", "limits", "dns", "upstream", "backend", "listener"]
+    static let rootKeys = ["workers", "user", "group", "unsafe_key_permissions", "admin", "log", "limits", "dns", "upstream",
+                           "backend", "listener"]
 
     /// Reads and validates the file at `path`.
     ///
@@ -41,6 +42,7 @@ public enum ConfigLoader {
         reader.rejectUnknownKeys(known: rootKeys)
 
         var config = Config()
+        diagnostics.allowLooseKeyPermissions = reader.bool("unsafe_key_permissions") ?? false
         config.workers = readWorkers(reader)
         config.user = reader.nonEmptyString("user", ifEmpty: "omit it to keep the starting user")
         config.group = reader.nonEmptyString("group", ifEmpty: "omit it to use the user's primary group")

@@ -67,10 +67,15 @@ extension TableReader {
     }
 
     /// A file the bridge will read, resolved against the config's directory and checked now.
-    func readableFile(_ name: String, base: String) -> String? {
+    /// A `secret` (private key, passphrase, proxy passwords) must not be readable by group or others.
+    func readableFile(_ name: String, base: String, secret: Bool = false) -> String? {
         guard let path = nonEmptyString(name, ifEmpty: "omit the key or give a file path") else { return nil }
         let resolved = ConfigFiles.resolve(path, against: base)
         if let problem = ConfigFiles.problemReading(resolved) {
+            diagnostics.add(key(name), problem)
+            return nil
+        }
+        if secret, !diagnostics.allowLooseKeyPermissions, let problem = ConfigFiles.problemWithSecretMode(resolved) {
             diagnostics.add(key(name), problem)
             return nil
         }

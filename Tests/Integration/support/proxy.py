@@ -69,6 +69,7 @@ def proxy_config_kwargs(pki, lpki, gw_address: str, gw2_address: str | None = No
 def write_auth_file(path: Path, users: dict[str, str]) -> Path:
     path.write_text("".join(f"{u}:{p}\n" for u, p in users.items()))
     path.chmod(0o600)
+    path.chmod(0o600)
     return path
 
 
