@@ -108,6 +108,7 @@ public final class DownstreamTLSContext: @unchecked Sendable {
         SSL_CTX_set_options(context, tb_ssl_op_no_compression() | tb_ssl_op_no_renegotiation()
             | tb_ssl_op_cipher_server_preference())
         _ = tb_ssl_ctx_set_dh_auto(context)
+        tb_ssl_ctx_release_buffers(context)
         let ciphers = policy.effectiveCiphers
         if SSL_CTX_set_cipher_list(context, ciphers) != 1 {
             throw ConfigError(key: key("ciphers"),

@@ -63,6 +63,7 @@ public final class UpstreamTLSContext: @unchecked Sendable {
         _ = tb_ssl_ctx_track_client_certificate(context)
         // Resumption makes most new sessions to the gateway skip the full handshake.
         _ = tb_ssl_ctx_enable_session_resumption(context)
+        tb_ssl_ctx_release_buffers(context)
 
         do {
             try Self.applyCiphers(config, to: context, key: key)

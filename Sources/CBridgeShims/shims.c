@@ -12,6 +12,7 @@ int tb_ssl_ctx_set_min_proto_version(SSL_CTX *ctx, int version) { return SSL_CTX
 int tb_ssl_ctx_set_max_proto_version(SSL_CTX *ctx, int version) { return SSL_CTX_set_max_proto_version(ctx, version); }
 int tb_ssl_set_tlsext_host_name(SSL *ssl, const char *name) { return SSL_set_tlsext_host_name(ssl, name); }
 int tb_ssl_ctx_set1_groups_list(SSL_CTX *ctx, const char *groups) { return SSL_CTX_set1_groups_list(ctx, groups); }
+void tb_ssl_ctx_release_buffers(SSL_CTX *ctx) { SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS); }
 void tb_ssl_ctx_set_client_session_cache(SSL_CTX *ctx) { SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT); }
 
 uint64_t tb_ssl_op_no_compression(void) { return SSL_OP_NO_COMPRESSION; }

@@ -13,6 +13,8 @@ int tb_ssl_ctx_set_min_proto_version(SSL_CTX *ctx, int version);
 int tb_ssl_ctx_set_max_proto_version(SSL_CTX *ctx, int version);
 int tb_ssl_set_tlsext_host_name(SSL *ssl, const char *name);
 int tb_ssl_ctx_set1_groups_list(SSL_CTX *ctx, const char *groups);
+// Frees a connection's read/write buffers while it is idle (most sessions are, most of the time).
+void tb_ssl_ctx_release_buffers(SSL_CTX *ctx);
 void tb_ssl_ctx_set_client_session_cache(SSL_CTX *ctx);
 
 // Server side: the SNI callback (a macro in OpenSSL), and accepting any client chain so that
