@@ -11,17 +11,9 @@ extension ConfigLoader {
     /// The valid backends, and every usable name (so listeners referring to a broken one are not
     /// reported twice).
     static func readBackends(_ entries: [TableReader], base: String) -> (configs: [BackendConfig], names: Set<String>) {
-        var seen: [String: Int] = [:]
-        var configs: [BackendConfig] = []
-        for (index, original) in entries.enumerated() {
-            var entry = original
-            let errorsBefore = entry.diagnostics.errors.count
-            let name = EntryNaming.claimName(&entry, section: "backend", position: index + 1, seen: &seen)
-            entry.rejectUnknownKeys(known: backendKeys)
-            let backend = readBackend(entry, name: name, base: base)
-            if let backend, entry.diagnostics.errors.count == errorsBefore { configs.append(backend) }
+        readNamedEntries(entries, section: "backend", keys: backendKeys) { entry, name in
+            readBackend(entry, name: name, base: base)
         }
-        return (configs, Set(seen.keys))
     }
 
     private static func readBackend(_ entry: TableReader, name: String?, base: String) -> BackendConfig? {

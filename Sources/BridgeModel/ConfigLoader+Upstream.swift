@@ -11,15 +11,23 @@ extension ConfigLoader {
     /// The valid upstreams, and every usable name (including entries with other errors, so that
     /// listeners referring to them do not get a second, misleading error).
     static func readUpstreams(_ entries: [TableReader], base: String) -> (configs: [UpstreamConfig], names: Set<String>) {
+        readNamedEntries(entries, section: "upstream", keys: upstreamKeys) { entry, name in
+            readUpstream(entry, name: name, base: base)
+        }
+    }
+
+    /// Reads each `[[section]]` entry: claims its name, rejects unknown keys, and keeps the entries
+    /// that read without errors. Every usable name is returned, also of entries with errors.
+    static func readNamedEntries<Entry>(_ entries: [TableReader], section: String, keys: [String],
+                                        read: (TableReader, String?) -> Entry?) -> (configs: [Entry], names: Set<String>) {
         var seen: [String: Int] = [:]
-        var configs: [UpstreamConfig] = []
+        var configs: [Entry] = []
         for (index, original) in entries.enumerated() {
             var entry = original
             let errorsBefore = entry.diagnostics.errors.count
-            let name = EntryNaming.claimName(&entry, section: "upstream", position: index + 1, seen: &seen)
-            entry.rejectUnknownKeys(known: upstreamKeys)
-            let upstream = readUpstream(entry, name: name, base: base)
-            if let upstream, entry.diagnostics.errors.count == errorsBefore { configs.append(upstream) }
+            let name = EntryNaming.claimName(&entry, section: section, position: index + 1, seen: &seen)
+            entry.rejectUnknownKeys(known: keys)
+            if let config = read(entry, name), entry.diagnostics.errors.count == errorsBefore { configs.append(config) }
         }
         return (configs, Set(seen.keys))
     }

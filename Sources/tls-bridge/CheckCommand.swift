@@ -15,13 +15,7 @@ struct CheckCommand: ParsableCommand {
 
     func run() throws {
         let config = try loadConfigOrExit(options.config)
-        let contexts: TLSContexts
-        do {
-            contexts = try BridgeRuntime.buildContexts(config)
-        } catch {
-            printErrors(error, configPath: options.config)
-            throw ExitCode(1)
-        }
+        let contexts = try buildContextsOrExit(config, configPath: options.config)
         let capabilities = LibraryVersions.openSSLCapabilities()
         print("config \(options.config): OK")
         print("workers: \(config.workers)")

@@ -18,13 +18,7 @@ struct ProbeCommand: ParsableCommand {
 
     func run() throws {
         let config = try loadConfigOrExit(options.config)
-        let contexts: TLSContexts
-        do {
-            contexts = try BridgeRuntime.buildContexts(config)
-        } catch {
-            printErrors(error, configPath: options.config)
-            throw ExitCode(1)
-        }
+        let contexts = try buildContextsOrExit(config, configPath: options.config)
         let unknown = upstreams.filter { contexts.upstreams[$0] == nil }
         guard unknown.isEmpty else {
             throw ValidationError("no [[upstream]] named \(unknown.joined(separator: ", ")) in \(options.config)")

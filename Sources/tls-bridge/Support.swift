@@ -16,6 +16,16 @@ func loadConfigOrExit(_ path: String) throws -> Config {
     }
 }
 
+/// Builds every TLS context of `config`, or prints every problem and exits 1.
+func buildContextsOrExit(_ config: Config, configPath: String) throws -> TLSContexts {
+    do {
+        return try BridgeRuntime.buildContexts(config)
+    } catch {
+        printErrors(error, configPath: configPath)
+        throw ExitCode(1)
+    }
+}
+
 /// Operator-facing errors on stderr, each naming the key to fix.
 func printErrors(_ errors: ConfigErrors, configPath: String) {
     var text = "tls-bridge: \(configPath) cannot be used:\n"
