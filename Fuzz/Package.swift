@@ -20,5 +20,25 @@ let package = Package(
                 .product(name: "BridgeHTTP", package: "tls-bridge"),
             ]
         ),
+        // LeakSanitizer suppressions for TOMLKit's own leaks (see the .c file).
+        .target(name: "CFuzzConfigSupport"),
+        .executableTarget(
+            name: "fuzz-config",
+            dependencies: [
+                "CFuzzDriver", "CFuzzConfigSupport",
+                .product(name: "BridgeModel", package: "tls-bridge"),
+            ]
+        ),
+        // The ClientHello harness is C: it drives OpenSSL directly, like client_hello.c.
+        .target(
+            name: "CFuzzClientHello",
+            dependencies: [
+                .product(name: "CBridgeShims", package: "tls-bridge"),
+            ]
+        ),
+        .executableTarget(
+            name: "fuzz-clienthello",
+            dependencies: ["CFuzzDriver", "CFuzzClientHello"]
+        ),
     ]
 )

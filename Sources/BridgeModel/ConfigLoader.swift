@@ -74,6 +74,10 @@ public enum ConfigLoader {
             diagnostics.add("config", "line \(line) contains a NUL byte; the file must be plain UTF-8 text")
             return nil
         }
+        if let problem = TOMLPreflight.problem(in: text) {
+            diagnostics.add("config", "not valid TOML at \(problem)")
+            return nil
+        }
         do {
             return try TOMLTable(string: text)
         } catch let error as TOMLParseError {

@@ -34,3 +34,25 @@ struct SyntaxErrorTests {
         #expect(message(for: "upstream", in: toml)?.contains("[[upstream]]") == true)
     }
 }
+
+/// Inputs the config fuzzer found to crash the TOML parser are refused with an error instead.
+@Suite("TOML parser crash guards")
+struct TOMLCrashGuardTests {
+    @Test("table headers that do not start with a key", arguments: ["[=", "[.a]", "[#", "[é]", "[[[a]]]", "[[ é]]", "[\n"])
+    func badHeader(text: String) {
+        let errors = configErrors(minimalConfig + "\n" + text)
+        #expect(errors.map(\.key) == ["config"])
+        #expect(errors.first?.message.contains("header must start with a key") == true)
+    }
+
+    @Test func aDateWithoutDigitsAfterT() {
+        let errors = configErrors("c = 1979-05-27T:00Z\n" + minimalConfig)
+        #expect(errors.map(\.key) == ["config"])
+        #expect(errors.first?.message.contains("line 1") == true)
+    }
+
+    @Test func ordinaryTablesAndDatesStillParse() {
+        #expect(configErrors(minimalConfig).isEmpty)
+        #expect(TOMLPreflight.problem(in: "[limits]\n[[upstream]]\n[ listener.routes ]\nd = 1979-05-27T07:32:00Z\n") == nil)
+    }
+}
