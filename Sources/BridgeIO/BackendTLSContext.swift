@@ -25,7 +25,7 @@ public final class BackendTLSContext: @unchecked Sendable {
             // An old server signs with SHA-1 and offers old suites: security level 0, on this
             // merchant-side context only.
             SSL_CTX_set_security_level(context, 0)
-            _ = SSL_CTX_set_cipher_list(context, "DEFAULT:@SECLEVEL=0")
+            _ = SSL_CTX_set_cipher_list(context, DownstreamTLSConfig.legacyCiphers)
         }
         SSL_CTX_set_options(context, tb_ssl_op_no_compression() | tb_ssl_op_no_renegotiation())
         if let caFile = config.caFile {

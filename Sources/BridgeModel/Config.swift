@@ -415,8 +415,11 @@ public struct DownstreamTLSConfig: Sendable, Equatable {
     /// The cipher string actually applied: as configured; for a legacy listener everything this
     /// OpenSSL has at security level 0; otherwise forward-secret AEAD suites only.
     public var effectiveCiphers: String {
-        ciphers ?? (isLegacy ? "DEFAULT:@SECLEVEL=0" : Self.modernCiphers)
+        ciphers ?? (isLegacy ? Self.legacyCiphers : Self.modernCiphers)
     }
+
+    /// Everything this OpenSSL has, at security level 0: the merchant-side legacy default only.
+    public static let legacyCiphers = "DEFAULT:@SECLEVEL=0"
 
     /// The default TLS 1.2 suites of a non-legacy listener (the gateway's notification calls).
     public static let modernCiphers = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL"
