@@ -43,3 +43,16 @@ def test_gateway_name_is_resolved_through_the_configured_name_server(upstream, b
     assert record["upstream"]["address"] == server.address
     assert record["upstream"]["server_name"] == GATEWAY_NAME
     assert record["upstream"]["verify"] == "ok"
+
+
+def test_a_dead_first_address_is_skipped_for_the_next_within_connect_timeout(upstream, bridge, dns_stub):
+    """The gateway's name resolves to two addresses and nothing listens on the first: the session
+    goes through on the second, and the record names the address that answered."""
+    server = upstream()
+    stub = dns_stub({GATEWAY_NAME: ["127.0.0.3", "127.0.0.1"]})
+    b = bridge(f"{GATEWAY_NAME}:{server.port}", upstream={"server_name": None},
+               dns={"nameservers": [stub.address], "timeout": "2s"}, limits={"connect_timeout": "5s"})
+    echo_once(b)
+    record = b.wait_record()
+    assert record["error"] is None, record
+    assert record["upstream"]["address"] == server.address, record["upstream"]

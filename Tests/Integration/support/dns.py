@@ -107,5 +107,6 @@ class DnsStub:
             return struct.pack("!HHHHHH", ident, 0x8400 | rd | 3, 1, 0, 0, 0) + question  # NXDOMAIN, AA
         if qtype != TYPE_A or qclass != CLASS_IN:
             return struct.pack("!HHHHHH", ident, 0x8400 | rd, 1, 0, 0, 0) + question       # NOERROR, no data
-        rr = struct.pack("!HHHIH", 0xC00C, TYPE_A, CLASS_IN, 30, 4) + socket.inet_aton(address)
-        return struct.pack("!HHHHHH", ident, 0x8400 | rd, 1, 1, 0, 0) + question + rr
+        addresses = [address] if isinstance(address, str) else list(address)  # several A records, in order
+        rrs = b"".join(struct.pack("!HHHIH", 0xC00C, TYPE_A, CLASS_IN, 30, 4) + socket.inet_aton(a) for a in addresses)
+        return struct.pack("!HHHHHH", ident, 0x8400 | rd, 1, len(addresses), 0, 0) + question + rrs
