@@ -83,12 +83,21 @@ def to_toml(config: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+_issued_ports: set[int] = set()
+
+
 def free_port() -> int:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
+    """A port free right now that this test process has not handed out before: the kernel may give
+    the same ephemeral port to two binds in a row, and two listeners of one config must differ."""
+    for _ in range(100):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        if port not in _issued_ports:
+            _issued_ports.add(port)
+            return port
+    raise RuntimeError("no fresh free port in 100 tries")
 
 
 def base_config(pki: Pki, workdir: Path, upstream_address: str, *, listen_port: int | None = None,

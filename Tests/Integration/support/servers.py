@@ -347,12 +347,9 @@ class Upstream:
 
 
 def closed_port() -> int:
-    """A loopback port nobody listens on (bound, then released; nothing else here binds ephemeral ports)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
+    """A loopback port nobody listens on (bound, then released), never one handed out to a listener."""
+    from support.bridge import free_port  # one registry of handed-out ports (imported late: no cycle)
+    return free_port()
 
 
 class ThreadedUpstream:
