@@ -52,6 +52,41 @@ struct HeadReader {
         return .partial(start..<partialEnd, atLimit: atLimit)
     }
 
+    /// What reading the header lines of a head found.
+    enum Headers {
+        case complete([HTTPHeader])
+        case incomplete
+        case invalid(HTTPParseError)
+    }
+
+    /// Reads header lines up to the empty line that ends the head. `message` ("request" or
+    /// "response") names them in errors; `status` is the status of a malformed line, `tooManyStatus`
+    /// that of more than `maxLines` lines, `headTooLarge` the error when the limit is reached first.
+    mutating func headerLines(message: String, maxLines: Int, status: Int, tooManyStatus: Int,
+                              headTooLarge: HTTPParseError) -> Headers {
+        var headers: [HTTPHeader] = []
+        while true {
+            switch nextLine() {
+            case .partial(_, let atLimit):
+                return atLimit ? .invalid(headTooLarge) : .incomplete
+            case .badLineEnd(_, let bareCR):
+                let line = message == "request" ? "header line \(headers.count + 1)" : "\(message) header line \(headers.count + 1)"
+                return .invalid(Self.lineEndError(line: line, bareCR: bareCR, status: status))
+            case .line(let range):
+                if range.isEmpty { return .complete(headers) }
+                guard headers.count < maxLines else {
+                    return .invalid(HTTPParseError(status: tooManyStatus, reason: "the \(message) has more than \(maxLines) header lines"))
+                }
+                switch parseHeaderLine(bytes[range], number: headers.count + 1, status: status) {
+                case .failure(let error):
+                    return .invalid(message == "request" ? error : HTTPParseError(status: status, reason: "\(message) " + error.reason))
+                case .success(let header):
+                    headers.append(header)
+                }
+            }
+        }
+    }
+
     /// The error for a line ending that is not CRLF.
     static func lineEndError(line: String, bareCR: Bool, status: Int) -> HTTPParseError {
         if bareCR {

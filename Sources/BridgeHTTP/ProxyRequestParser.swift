@@ -65,25 +65,12 @@ public enum ProxyRequestParser {
         }
 
         // Header lines up to the empty line.
-        var headers: [HTTPHeader] = []
-        while true {
-            switch reader.nextLine() {
-            case .partial(_, let atLimit):
-                return atLimit ? .invalid(headTooLarge(limit)) : .incomplete
-            case .badLineEnd(_, let bareCR):
-                return .invalid(HeadReader.lineEndError(line: "header line \(headers.count + 1)", bareCR: bareCR, status: 400))
-            case .line(let range):
-                if range.isEmpty { break }
-                guard headers.count < maxHeaderLines else {
-                    return .invalid(HTTPParseError(status: 431, reason: "the request has more than \(maxHeaderLines) header lines"))
-                }
-                switch parseHeaderLine(bytes[range], number: headers.count + 1, status: 400) {
-                case .failure(let error): return .invalid(error)
-                case .success(let header): headers.append(header)
-                }
-                continue
-            }
-            break
+        let headers: [HTTPHeader]
+        switch reader.headerLines(message: "request", maxLines: maxHeaderLines, status: 400, tooManyStatus: 431,
+                                  headTooLarge: headTooLarge(limit)) {
+        case .incomplete: return .incomplete
+        case .invalid(let error): return .invalid(error)
+        case .complete(let lines): headers = lines
         }
 
         // What the headers say about framing and the connection.

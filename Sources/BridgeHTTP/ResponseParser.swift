@@ -33,27 +33,12 @@ public enum ResponseParser {
             }
         }
 
-        var headers: [HTTPHeader] = []
-        while true {
-            switch reader.nextLine() {
-            case .partial(_, let atLimit):
-                return atLimit ? .invalid(headTooLarge(limit)) : .incomplete
-            case .badLineEnd(_, let bareCR):
-                return .invalid(HeadReader.lineEndError(line: "response header line \(headers.count + 1)", bareCR: bareCR, status: 502))
-            case .line(let range):
-                if range.isEmpty { break }
-                guard headers.count < maxHeaderLines else {
-                    return .invalid(bad("the response has more than \(maxHeaderLines) header lines"))
-                }
-                switch parseHeaderLine(bytes[range], number: headers.count + 1, status: 502) {
-                case .failure(let error):
-                    return .invalid(HTTPParseError(status: 502, reason: "response " + error.reason))
-                case .success(let header):
-                    headers.append(header)
-                }
-                continue
-            }
-            break
+        let headers: [HTTPHeader]
+        switch reader.headerLines(message: "response", maxLines: maxHeaderLines, status: 502, tooManyStatus: 502,
+                                  headTooLarge: headTooLarge(limit)) {
+        case .incomplete: return .incomplete
+        case .invalid(let error): return .invalid(error)
+        case .complete(let lines): headers = lines
         }
 
         let fields: MessageFields
