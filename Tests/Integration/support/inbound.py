@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes
 
 from . import certs
 from .bridge import RECORD_KEYS, free_port, recv_exact
+from .servers import ThreadedServer
 from .legacy import DOWNSTREAM_KEYS, LEGACY_CIPHERS, TLS_CLOSES, TLS_PHASES, run_tool
 
 NOTIFY_NAME = "notify.merchant.test"     # the merchant's public name, presented to the gateway
@@ -151,7 +152,7 @@ class BackendConnection:
         return bool(self.first_bytes)
 
 
-class HttpBackend:
+class HttpBackend(ThreadedServer):
     """A blocking, thread-per-connection HTTP/1.1 server on 127.0.0.1 (plain, or TLS with `context`).
 
     A PROXY protocol header (v1 or v2), if one arrives first, is read off the raw socket (before any TLS
@@ -164,54 +165,9 @@ class HttpBackend:
 
     def __init__(self, context: ssl.SSLContext | None = None, *, port: int = 0, name: str = "backend",
                  close_notify: bool = True):
+        super().__init__(name=name, port=port, backlog=32)
         self.context = context
         self.close_notify = close_notify
-        self.name = name
-        self.connections: list[BackendConnection] = []
-        self._requested_port = port
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._sock: socket.socket | None = None
-        self.port: int | None = None
-
-    def start(self) -> "HttpBackend":
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self._requested_port))
-        sock.listen(32)
-        sock.settimeout(0.1)
-        self._sock = sock
-        self.port = sock.getsockname()[1]
-        thread = threading.Thread(target=self._accept_loop, name=f"{self.name}-accept", daemon=True)
-        thread.start()
-        self._threads.append(thread)
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in list(self._threads):
-            thread.join(timeout=5)
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def wait_finished(self, count: int = 1, timeout: float = 20.0) -> list[BackendConnection]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if len(self.connections) >= count:
-                    break
-            time.sleep(0.02)
-        with self._lock:
-            conns = list(self.connections)
-        for conn in conns:
-            conn.finished.wait(max(0.0, deadline - time.monotonic()))
-        return conns
 
     def assert_nothing_delivered(self, grace: float = 0.3) -> None:
         """No application byte reached this server (a refused TLS handshake may have happened)."""
@@ -223,32 +179,9 @@ class HttpBackend:
         delivered = [c for c in conns if c.delivered or c.proxy_header]
         assert not delivered, f"{self.name} received data: {[(c.proxy_header, c.first_bytes[:80]) for c in delivered]}"
 
-    def assert_not_dialled(self, grace: float = 0.3) -> None:
-        time.sleep(grace)
-        with self._lock:
-            assert self.connections == [], f"{self.name} was dialled: {self.connections}"
-
     # serving --------------------------------------------------------------------------------------------------
-    def _accept_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                sock, peer = self._sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            conn = BackendConnection(peer=peer)
-            with self._lock:
-                self.connections.append(conn)
-                too_many = len(self.connections) > self.MAX_CONNECTIONS
-            if too_many:
-                conn.error = "connection limit of the test backend reached"
-                sock.close()
-                conn.finished.set()
-                continue
-            thread = threading.Thread(target=self._serve, args=(sock, conn), name=f"{self.name}-conn", daemon=True)
-            self._threads.append(thread)
-            thread.start()
+    def _new_connection(self, peer: tuple, index: int) -> "BackendConnection":
+        return BackendConnection(peer=peer)
 
     def _read_proxy_header(self, sock: socket.socket) -> bytes | None:
         """Consume a PROXY v1/v2 header if the peer sent one first; never consumes anything else."""

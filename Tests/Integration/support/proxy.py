@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .bridge import RECORD_KEYS, UPSTREAM_KEYS
+from .servers import ThreadedServer
 from .legacy import (DOWNSTREAM_KEYS, LEGACY_CIPHERS, MODULE, SANDBOX, VERSIONS, client_context,
                      merchant_upstream)
 
@@ -345,7 +346,7 @@ class GatewayConnection:
         return None
 
 
-class HttpGateway:
+class HttpGateway(ThreadedServer):
     """A blocking HTTPS/1.1 server with keep-alive, thread per connection (at most MAX_CONNECTIONS).
 
     Answers every request on the same connection until the client closes (or sends `Connection: close`):
@@ -358,95 +359,18 @@ class HttpGateway:
     Each connection's `GatewayConnection` lists the requests seen (line, headers, body digest).
     """
 
-    MAX_CONNECTIONS = 64
-
     def __init__(self, context: ssl.SSLContext, *, name: str = "gateway"):
+        super().__init__(name=name)
         self.context = context
-        self.name = name
-        self.connections: list[GatewayConnection] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._sock: socket.socket | None = None
-        self.port: int | None = None
 
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> "HttpGateway":
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(64)
-        self._sock.settimeout(0.1)
-        self.port = self._sock.getsockname()[1]
-        thread = threading.Thread(target=self._accept_loop, name=f"{self.name}-accept", daemon=True)
-        thread.start()
-        self._threads.append(thread)
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in list(self._threads):
-            thread.join(timeout=5)
-        if self._sock is not None:
-            self._sock.close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def wait_connections(self, count: int, timeout: float = 10.0) -> list[GatewayConnection]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if len(self.connections) >= count:
-                    return list(self.connections)
-            time.sleep(0.02)
-        with self._lock:
-            return list(self.connections)
-
-    def wait_finished(self, count: int = 1, timeout: float = 20.0) -> list[GatewayConnection]:
-        conns = self.wait_connections(count, timeout)
-        deadline = time.monotonic() + timeout
-        for conn in conns:
-            conn.finished.wait(max(0.0, deadline - time.monotonic()))
-        return conns
+    def _new_connection(self, peer: tuple, index: int) -> "GatewayConnection":
+        return GatewayConnection(peer=peer, index=index)
 
     def requests(self) -> list[SeenRequest]:
         with self._lock:
             return [r for c in self.connections for r in c.requests]
 
-    def assert_not_dialled(self, grace: float = 0.3) -> None:
-        time.sleep(grace)
-        with self._lock:
-            assert self.connections == [], \
-                f"{self.name} was dialled {len(self.connections)} time(s): {self.connections}"
-
     # serving -------------------------------------------------------------------------------------------------------
-    def _accept_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                sock, peer = self._sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                conn = GatewayConnection(peer=peer, index=len(self.connections))
-                self.connections.append(conn)
-            if conn.index >= self.MAX_CONNECTIONS:
-                conn.error = "connection limit of the test gateway reached"
-                sock.close()
-                conn.finished.set()
-                continue
-            thread = threading.Thread(target=self._serve, args=(sock, conn), name=f"{self.name}-conn", daemon=True)
-            self._threads.append(thread)
-            thread.start()
-
     def _serve(self, sock: socket.socket, conn: GatewayConnection) -> None:
         sock.settimeout(15.0)
         try:

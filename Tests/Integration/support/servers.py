@@ -352,37 +352,39 @@ def closed_port() -> int:
     return free_port()
 
 
-class ThreadedUpstream:
-    """A blocking, thread-per-connection TLS server that speaks only ECHO [<n>].
+class ThreadedServer:
+    """What the blocking test servers share: a listening socket on 127.0.0.1, an accept loop that records
+    each connection and serves it on its own thread (at most MAX_CONNECTIONS), and a bounded stop.
 
-    Used where the server's own TLS alert matters: asyncio's TLS layer drops the alert it should send when
-    its handshake fails (the peer sees a bare EOF), whereas a blocking `SSLSocket` sends it. So refusal peers
-    (TLS 1.0/1.1-only, NULL-cipher-only, client certificate required) are served from here.
+    Subclasses provide `_new_connection(peer, index)` (the record of one connection, with a `finished`
+    event and an `error` field) and `_serve(sock, conn)`.
     """
 
     MAX_CONNECTIONS = 64
 
-    def __init__(self, context: ssl.SSLContext, *, name: str = "threaded-upstream"):
-        self.context = context
+    def __init__(self, *, name: str, port: int = 0, backlog: int = 64):
         self.name = name
-        self.connections: list[Connection] = []
+        self.connections: list = []
+        self.port: int | None = None
+        self._requested_port = port
+        self._backlog = backlog
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._sock: socket.socket | None = None
-        self.port: int | None = None
 
-    wait_connections = Upstream.wait_connections
-    wait_finished = Upstream.wait_finished
-    address = Upstream.address
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
 
-    def start(self) -> "ThreadedUpstream":
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(64)
-        self._sock.settimeout(0.1)
-        self.port = self._sock.getsockname()[1]
+    def start(self):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self._requested_port))
+        sock.listen(self._backlog)
+        sock.settimeout(0.1)
+        self._sock = sock
+        self.port = sock.getsockname()[1]
         accept = threading.Thread(target=self._accept_loop, name=f"{self.name}-accept", daemon=True)
         accept.start()
         self._threads.append(accept)
@@ -394,6 +396,29 @@ class ThreadedUpstream:
             thread.join(timeout=5)
         if self._sock is not None:
             self._sock.close()
+            self._sock = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    wait_connections = Upstream.wait_connections
+    wait_finished = Upstream.wait_finished
+
+    def assert_not_dialled(self, grace: float = 0.3) -> None:
+        """Nothing connected to this server, not even a failed TLS handshake."""
+        time.sleep(grace)
+        with self._lock:
+            assert self.connections == [], \
+                f"{self.name} was dialled {len(self.connections)} time(s): {self.connections}"
+
+    def _new_connection(self, peer: tuple, index: int):
+        raise NotImplementedError
+
+    def _serve(self, sock: socket.socket, conn) -> None:
+        raise NotImplementedError
 
     def _accept_loop(self) -> None:
         while not self._stop.is_set():
@@ -403,19 +428,34 @@ class ThreadedUpstream:
                 continue
             except OSError:
                 return
-            conn = Connection(peer=peer, accepted_at=time.monotonic())
             with self._lock:
+                conn = self._new_connection(peer, len(self.connections))
                 self.connections.append(conn)
                 too_many = len(self.connections) > self.MAX_CONNECTIONS
             if too_many:
-                conn.error = "connection limit of the test server reached"
+                conn.error = f"connection limit of the test server {self.name} reached"
                 sock.close()
                 conn.finished.set()
                 continue
-            thread = threading.Thread(target=self._serve, args=(sock, conn), name=f"{self.name}-conn",
-                                      daemon=True)
+            thread = threading.Thread(target=self._serve, args=(sock, conn), name=f"{self.name}-conn", daemon=True)
             self._threads.append(thread)
             thread.start()
+
+
+class ThreadedUpstream(ThreadedServer):
+    """A blocking, thread-per-connection TLS server that speaks only ECHO [<n>].
+
+    Used where the server's own TLS alert matters: asyncio's TLS layer drops the alert it should send when
+    its handshake fails (the peer sees a bare EOF), whereas a blocking `SSLSocket` sends it. So refusal peers
+    (TLS 1.0/1.1-only, NULL-cipher-only, client certificate required) are served from here.
+    """
+
+    def __init__(self, context: ssl.SSLContext, *, name: str = "threaded-upstream"):
+        super().__init__(name=name)
+        self.context = context
+
+    def _new_connection(self, peer: tuple, index: int) -> Connection:
+        return Connection(peer=peer, accepted_at=time.monotonic())
 
     def _serve(self, sock: socket.socket, conn: Connection) -> None:
         sock.settimeout(HANDSHAKE_TIMEOUT)
