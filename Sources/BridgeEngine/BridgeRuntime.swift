@@ -76,6 +76,12 @@ public final class BridgeRuntime: Sendable {
                 if let secondsLeft = context.clientCertificateSecondsLeft, secondsLeft <= 0 {
                     errors.append(ConfigError(key: "upstream[\(upstream.name)].client_cert",
                                               message: "the certificate has expired; the gateway will refuse it — install the renewed certificate"))
+                } else if let wait = context.clientCertificateSecondsUntilValid, wait > 0 {
+                    // The gateway would refuse it just the same until then; starting anyway would
+                    // fail every payment with a handshake error instead of one clear message here.
+                    errors.append(ConfigError(key: "upstream[\(upstream.name)].client_cert",
+                                              message: "the certificate is not valid yet (it becomes valid in \(durationText(seconds: wait)));"
+                                                + " the gateway will refuse it — keep the current certificate until then, or check the system clock"))
                 }
                 upstreams[upstream.name] = context
             } catch {
@@ -159,4 +165,15 @@ final class SessionCounter: Sendable {
     }
 
     var current: Int { count.load(ordering: .relaxed) }
+}
+
+/// A positive number of seconds in the largest whole unit an operator reads at a glance
+/// ("3 days", "5 hours"): the exact second is in the certificate, this only says how far off it is.
+func durationText(seconds: Int64) -> String {
+    let units: [(Int64, String)] = [(86_400, "day"), (3_600, "hour"), (60, "minute"), (1, "second")]
+    for (size, name) in units where seconds >= size {
+        let count = seconds / size
+        return "\(count) \(name)\(count == 1 ? "" : "s")"
+    }
+    return "\(seconds) seconds"
 }

@@ -55,7 +55,8 @@ public final class Metrics: Sendable {
         if text.contains("verify failed") { return "certificate_verify" }
         if text.contains("handshake failure") { return "handshake_failure" }
         if text.contains("within") || text.contains("timeout") { return "timeout" }
-        if text.contains("closed the connection") || text.contains("eof") { return "closed" }
+        // A reset is the peer going away as well; TLS streams report it as one, not as an EOF.
+        if text.contains("closed the connection") || text.contains("eof") || text.contains("reset by peer") { return "closed" }
         return "other"
     }
 

@@ -30,7 +30,8 @@ public final class BackendTLSContext: @unchecked Sendable {
         SSL_CTX_set_options(context, tb_ssl_op_no_compression() | tb_ssl_op_no_renegotiation())
         if let caFile = config.caFile {
             guard SSL_CTX_load_verify_file(context, caFile) == 1, tb_ssl_ctx_trusted_cert_count(context) > 0 else {
-                SSL_CTX_free(context)
+                // Every stored property is set by now, so throwing runs `deinit`, which frees the
+                // context: freeing it here as well was a double free (a crash instead of this error).
                 throw ConfigError(key: key("ca_file"), message: "\(caFile) holds no usable PEM certificate (\(drainOpenSSLErrors()))")
             }
             SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)

@@ -137,14 +137,26 @@ public final class BufferedStream {
     }
 
     private func eventReported(_ what: Int16) {
+        let socketError = errno
         let flags = Int32(what)
         let event: StreamEvent
         if flags & BEV_EVENT_CONNECTED != 0 {
             event = .connected
+        } else if flags & BEV_EVENT_EOF != 0, let ssl, SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN == 0 {
+            // No close_notify arrived. On a TLS socket, OpenSSL 3 reports a bare TCP close as
+            // UNEXPECTED_EOF (an ERROR, below), so an EOF here is libevent's "dirty shutdown": a
+            // socket error such as a reset, which must not pass for a clean end. A TLS filter
+            // (after CONNECT) reports its underlying stream's TCP close this way instead.
+            if bufferevent_get_underlying(bev) != nil {
+                event = .endOfStreamWithoutCloseNotify
+            } else if socketError != 0 && socketError != EAGAIN && socketError != EINTR {
+                event = .failed(errnoText(socketError))
+            } else {
+                event = .failed("the connection broke without TLS close_notify")
+            }
         } else if flags & BEV_EVENT_EOF != 0 {
             event = .endOfStream
         } else if flags & BEV_EVENT_ERROR != 0 {
-            let socketError = errno
             let (tlsText, reasons) = ssl == nil ? ("", []) : drainBuffereventErrors(bev)
             if reasons.contains(SSL_R_UNEXPECTED_EOF_WHILE_READING) {
                 event = .endOfStreamWithoutCloseNotify

@@ -19,6 +19,9 @@ public final class UpstreamTLSContext: @unchecked Sendable {
     public let clientCertificateSubject: String?
     /// Seconds until the client certificate expires (negative: expired), when one is configured.
     public let clientCertificateSecondsLeft: Int64?
+    /// Seconds until the client certificate becomes valid (positive: not yet valid, e.g. a renewal
+    /// installed early or a wrong system clock), when one is configured.
+    public let clientCertificateSecondsUntilValid: Int64?
     /// The TLS 1.2 ciphers and TLS 1.3 suites this context offers, in preference order.
     public let offeredCiphers: [String]
     /// Is `verifiedName` an IP literal: then no SNI is sent and the certificate must carry the IP.
@@ -68,7 +71,10 @@ public final class UpstreamTLSContext: @unchecked Sendable {
         do {
             try Self.applyCiphers(config, to: context, key: key)
             try Self.loadTrust(config, into: context, key: key)
-            (clientCertificateSubject, clientCertificateSecondsLeft) = try Self.loadClientIdentity(config, into: context, key: key)
+            let identity = try Self.loadClientIdentity(config, into: context, key: key)
+            clientCertificateSubject = identity.subject
+            clientCertificateSecondsLeft = identity.secondsLeft
+            clientCertificateSecondsUntilValid = identity.secondsUntilValid
         } catch {
             SSL_CTX_free(context)
             throw error
@@ -144,8 +150,9 @@ public final class UpstreamTLSContext: @unchecked Sendable {
     }
 
     private static func loadClientIdentity(_ config: UpstreamConfig, into context: OpaquePointer,
-                                           key: (String) -> String) throws(ConfigError) -> (String?, Int64?) {
-        guard let certFile = config.clientCert else { return (nil, nil) }
+                                           key: (String) -> String) throws(ConfigError)
+        -> (subject: String?, secondsLeft: Int64?, secondsUntilValid: Int64?) {
+        guard let certFile = config.clientCert else { return (nil, nil, nil) }
         guard SSL_CTX_use_certificate_chain_file(context, certFile) == 1 else {
             throw ConfigError(key: key("client_cert"),
                                 message: "\(certFile) holds no usable PEM certificate (\(drainOpenSSLErrors()))")
@@ -178,7 +185,8 @@ public final class UpstreamTLSContext: @unchecked Sendable {
         var notBefore: Int64 = 0
         var notAfter: Int64 = 0
         let hasValidity = tb_certificate_validity(leaf, &notBefore, &notAfter) == 1
-        return (length >= 0 ? string(fromBuffer: subject) : nil, hasValidity ? notAfter : nil)
+        return (length >= 0 ? string(fromBuffer: subject) : nil, hasValidity ? notAfter : nil,
+                hasValidity ? notBefore : nil)
     }
 
     private static func readFirstLine(_ path: String, key: String) throws(ConfigError) -> [CChar] {

@@ -43,11 +43,37 @@ import Testing
         }
     }
 
+    /// /dev/null: a file that exists and reads fine but holds no certificate (an unfilled bundle).
+    @Test func caFileWithoutCertificatesIsRefusedNamingTheKey() {
+        var config = upstream()
+        config.caFile = "/dev/null"
+        #expect {
+            _ = try UpstreamTLSContext(config)
+        } throws: { error in
+            (error as? ConfigError)?.key == "upstream[gw].ca_file"
+        }
+    }
+
     @Test func ipLiteralUpstreamSendsNoSNI() throws {
         var config = upstream()
         config.address = HostPort(host: "127.0.0.1", port: 443)
         #expect(try UpstreamTLSContext(config).nameIsIPLiteral)
         #expect(try !UpstreamTLSContext(upstream()).nameIsIPLiteral)
+    }
+}
+
+/// A legacy backend's CA file is checked like the gateway's.
+@Suite struct BackendTLSContextTests {
+    /// Also a regression test: this refusal used to free the context twice (once here, once in
+    /// `deinit`) and abort the process instead of reporting the key.
+    @Test func caFileWithoutCertificatesIsRefusedNamingTheKey() {
+        let config = BackendConfig(name: "web", address: HostPort(host: "127.0.0.1", port: 8443), tls: .legacy,
+                                   caFile: "/dev/null", serverName: "merchant.local")
+        #expect {
+            _ = try BackendTLSContext(config)
+        } throws: { error in
+            (error as? ConfigError)?.key == "backend[web].ca_file"
+        }
     }
 }
 

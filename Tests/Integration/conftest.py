@@ -1,7 +1,8 @@
 """Shared fixtures: the binary under test, the PKI, and factories for upstream servers, DNS stubs and bridges.
 
 Everything a fixture starts, it stops by its own handle at teardown. A bridge that dies on its own during a
-test (crash, unexpected exit) fails that test at teardown.
+test (crash, unexpected exit) fails that test at teardown, and so does a connection from a bridge to a test
+server its config does not route (the unrouted-dial tripwire, support/tripwire.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from support import certs, inbound, legacy  # noqa: E402
 from support.bridge import Bridge, base_config, run_cli  # noqa: E402
 from support.dns import DnsStub  # noqa: E402
 from support.servers import ThreadedUpstream, Upstream, server_context  # noqa: E402
+from support.tripwire import TRIPWIRE  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,6 +32,26 @@ def pytest_configure(config):
     wanted = 8192 if hard == resource.RLIM_INFINITY else min(hard, 8192)
     if soft != resource.RLIM_INFINITY and soft < wanted:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_sep("-", "unrouted-dial tripwire")
+    terminalreporter.write_line(TRIPWIRE.summary())
+
+
+@pytest.fixture(autouse=True)
+def unrouted_dial_tripwire(request):
+    """Fails the test during which a registered bridge connected to a test server its config does not route.
+
+    Autouse and requested first, so it is torn down last: connections made while the test's own servers and
+    bridges shut down are counted too.
+    """
+    TRIPWIRE.current_test = request.node.nodeid
+    yield
+    message = TRIPWIRE.failure_message(failing=True)
+    TRIPWIRE.current_test = None
+    if message:
+        pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -110,8 +132,8 @@ def upstream(pki):
 def dns_stub():
     started: list[DnsStub] = []
 
-    def make(records=None, *, silent: bool = False) -> DnsStub:
-        stub = DnsStub(records, silent=silent).start()
+    def make(records=None, *, silent: bool = False, delay: float = 0.0) -> DnsStub:
+        stub = DnsStub(records, silent=silent, delay=delay).start()
         started.append(stub)
         return stub
 

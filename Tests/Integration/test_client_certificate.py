@@ -6,7 +6,7 @@ import ssl
 
 import pytest
 
-from support.bridge import check_record_shape, recv_exact, wait_closed
+from support.bridge import base_config, check_record_shape, recv_exact, to_toml, wait_closed
 from support.certs import MERCHANT_CN
 
 
@@ -82,3 +82,21 @@ def test_client_certificate_is_also_sent_to_a_gateway_that_only_requests_it(upst
     echo_once(b)
     assert server.wait_finished(1)[0].client_cn == MERCHANT_CN
     assert MERCHANT_CN in (b.wait_record()["upstream"]["client_cert"] or "")
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+@pytest.mark.parametrize("cert_attr, wording", [("client_cert_expired", "has expired"),
+                                                ("client_cert_not_yet_valid", "not valid yet")],
+                         ids=["expired", "not-yet-valid"])
+def test_client_certificate_outside_its_validity_is_refused_at_start(cli, pki, tmp_path, command, cert_attr, wording):
+    """The gateway would refuse such a certificate in every handshake; the bridge says so once, at start, naming
+    client_cert and which side of the validity window it is on (renewal installed early vs. expired)."""
+    cfg = base_config(pki, tmp_path, "127.0.0.1:4433",
+                      upstream={"client_cert": str(getattr(pki, cert_attr)), "client_key": str(pki.client_key)})
+    path = tmp_path / "tls-bridge.toml"
+    path.write_text(to_toml(cfg))
+    result = cli(command, "--config", str(path), timeout=15)
+    assert result.returncode != 0, f"{command} accepted a client certificate outside its validity:\n{result.stdout}"
+    lines = [l for l in result.stderr.splitlines() if "upstream[gw].client_cert:" in l]
+    assert lines, f"stderr does not name upstream[gw].client_cert:\n{result.stderr}"
+    assert wording in lines[0], lines[0]

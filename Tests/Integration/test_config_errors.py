@@ -40,9 +40,14 @@ CASES = [
       for c in ("DES-CBC3-SHA", "NULL-SHA256", "RC4-SHA", "aNULL", "EXPORT")],
     ("cipher-list-with-3des-inside", _set("upstream", ciphers="ECDHE+AESGCM:DES-CBC3-SHA"), "upstream[gw].ciphers"),
     ("missing-ca-file", _set("upstream", ca_file=MISSING), "upstream[gw].ca_file"),
+    ("empty-ca-file", _set("upstream", ca_file=lambda p: str(p.empty_pem)), "upstream[gw].ca_file"),
+    ("ca-file-holding-only-a-key", _set("upstream", ca_file=lambda p: str(p.server_key)), "upstream[gw].ca_file"),
     ("missing-client-cert", _client_identity(MISSING, "client_key"), "upstream[gw].client_cert"),
     ("missing-client-key", _client_identity("client_cert", MISSING), "upstream[gw].client_key"),
     ("client-key-of-another-cert", _client_identity("client_cert", "mismatched_key"), "upstream[gw].client_key"),
+    ("expired-client-cert", _client_identity("client_cert_expired", "client_key"), "upstream[gw].client_cert"),
+    ("not-yet-valid-client-cert", _client_identity("client_cert_not_yet_valid", "client_key"),
+     "upstream[gw].client_cert"),
     ("unknown-upstream", _set("listener", upstream="nope"), "listener[plain].upstream"),
     ("duplicate-listen-address", _duplicate_listener, "listener[b].listen"),
     ("public-listen-without-opt-in", _public_listener, "listener[x].listen"),
@@ -87,6 +92,17 @@ def test_every_error_is_reported_not_just_the_first(cli, pki, tmp_path, command)
     result = cli(command, "--config", str(write_config(tmp_path, pki, several)), timeout=15)
     for key in ("upstream[gw].min_version", "upstream[gw].ca_file", "listener[plain].upstream"):
         assert_refused(result, key)
+
+
+@pytest.mark.parametrize("attr", ["empty_pem", "server_key"], ids=["empty", "only-a-key"])
+def test_a_ca_file_without_certificates_is_refused_saying_so(cli, pki, tmp_path, attr):
+    """Not just the key: the operator is told which file it was and that it holds no certificate (the usual
+    mistake is pointing ca_file at the key or at a bundle that was never filled)."""
+    path = getattr(pki, attr)
+    result = cli("check", "--config", str(write_config(tmp_path, pki, _set("upstream", ca_file=str(path)))))
+    assert_refused(result, "upstream[gw].ca_file")
+    line = next(l for l in result.stderr.splitlines() if "upstream[gw].ca_file:" in l)
+    assert str(path) in line and "no usable PEM certificate" in line, line
 
 
 def test_missing_config_file_is_refused(cli, tmp_path):

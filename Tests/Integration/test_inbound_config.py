@@ -29,6 +29,13 @@ def assert_refused(result, *keys: str) -> None:
     assert any(f"{key}:" in result.stderr for key in keys), f"stderr does not name {keys}:\n{result.stderr}"
 
 
+def _empty_file(ipki) -> Path:
+    """A zero-byte PEM file beside the inbound PKI: a CA bundle that was never filled."""
+    path = ipki.directory / "empty-ca.pem"
+    path.write_bytes(b"")
+    return path
+
+
 GW = {"name": "gw", "address": "127.0.0.1:4433", "server_name": "gateway.test", "min_version": "TLS1.2"}
 
 # (id, backend(ipki), listener(ipki), upstreams, expected key)
@@ -42,6 +49,10 @@ CASES = [
      None, None, f"{KEY_BACKEND}.address"),
     ("pin-malformed", lambda i: legacy_backend("127.0.0.1:8443", i, pin_sha256="AB:CD:zz"), None, None,
      f"{KEY_BACKEND}.pin_sha256"),
+    ("ca-file-empty", lambda i: legacy_backend("127.0.0.1:8443", i, variant="ca", ca_file=str(_empty_file(i))),
+     None, None, f"{KEY_BACKEND}.ca_file"),
+    ("ca-file-holding-only-a-key", lambda i: legacy_backend("127.0.0.1:8443", i, variant="ca", ca_file=str(i.backend_key)),
+     None, None, f"{KEY_BACKEND}.ca_file"),
     ("tls-unknown-value", lambda i: plain_backend("127.0.0.1:8080", tls="ssl3"), None, None, f"{KEY_BACKEND}.tls"),
     ("tls-modern-not-a-value", lambda i: plain_backend("127.0.0.1:8080", tls="on"), None, None,
      f"{KEY_BACKEND}.tls"),

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from .certs import GATEWAY_NAME, Pki
+from .tripwire import TRIPWIRE
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -165,13 +166,26 @@ def base_config(pki: Pki, workdir: Path, upstream_address: str, *, listen_port: 
 # --- CLI ----------------------------------------------------------------------------------------------------
 
 def run_cli(binary: Path, *args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess:
-    """Run a short-lived tls-bridge command; a hang is a failure, reported with what it printed."""
+    """Run a short-lived tls-bridge command; a hang is a failure, reported with what it printed.
+
+    A command given `--config` (probe dials every upstream) is registered with the unrouted-dial tripwire
+    while it runs."""
+    config = args[args.index("--config") + 1] if "--config" in args[:-1] else None
+    routed = TRIPWIRE.routed_set(Path(config)) if config else None
+    proc = subprocess.Popen([str(binary), *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    if config:
+        TRIPWIRE.register(proc.pid, Path(config), routed)
     try:
-        return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as exc:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
         raise AssertionError(f"tls-bridge {' '.join(args)} did not finish within {timeout} s; "
-                             f"stdout={exc.stdout!r} stderr={exc.stderr!r}") from None
+                             f"stdout={stdout!r} stderr={stderr!r}") from None
+    finally:
+        TRIPWIRE.unregister(proc.pid)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
 # --- the running bridge -------------------------------------------------------------------------------------
@@ -213,11 +227,13 @@ class Bridge:
 
     def start(self) -> "Bridge":
         self.config_path.write_text(to_toml(self.config))
+        routed = TRIPWIRE.routed_set(self.config_path)
         self._stdout = open(self.stdout_path, "wb")
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen([str(self.binary), "run", "--config", str(self.config_path)],
                                      stdin=subprocess.DEVNULL, stdout=self._stdout, stderr=self._stderr,
                                      env={**os.environ, **self.env} if self.env else None)
+        TRIPWIRE.register(self.proc.pid, self.config_path, routed)  # see support/tripwire.py
         ports = {int(l["listen"].rsplit(":", 1)[1]) for l in self.config["listener"]}
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -243,6 +259,7 @@ class Bridge:
             except subprocess.TimeoutExpired:
                 self.kill()
                 return None
+        TRIPWIRE.unregister(self.proc.pid)
         self._close_files()
         return self.proc.returncode
 
@@ -250,6 +267,8 @@ class Bridge:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
+        if self.proc is not None:
+            TRIPWIRE.unregister(self.proc.pid)
         self._close_files()
 
     def _close_files(self) -> None:

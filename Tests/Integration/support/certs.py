@@ -43,6 +43,9 @@ class Pki:
     client_key_encrypted: Path  # PKCS#8 encrypted with CLIENT_KEY_PASSWORD
     client_key_password_file: Path
     mismatched_key: Path        # a valid key that does not belong to client_cert
+    client_cert_expired: Path   # CN=merchant-0001 with client_key, not_after two days ago
+    client_cert_not_yet_valid: Path  # CN=merchant-0001 with client_key, not_before two days from now
+    empty_pem: Path             # zero bytes: a CA file that holds no certificate
 
 
 def _key() -> rsa.RSAPrivateKey:
@@ -145,6 +148,13 @@ def generate(directory: Path) -> Pki:
 
     client_key = _key()
     client = _leaf(_name(MERCHANT_CN, MERCHANT_ORG), client_key, client_ca, client_ca_key, client=True)
+    client_expired = _leaf(_name(MERCHANT_CN, MERCHANT_ORG), client_key, client_ca, client_ca_key, client=True,
+                           not_before=_now() - datetime.timedelta(days=30),
+                           not_after=_now() - datetime.timedelta(days=2))
+    # A renewal installed before its start date: days ahead, so no clock skew on the machine makes it valid.
+    client_not_yet_valid = _leaf(_name(MERCHANT_CN, MERCHANT_ORG), client_key, client_ca, client_ca_key, client=True,
+                                 not_before=_now() + datetime.timedelta(days=2),
+                                 not_after=_now() + datetime.timedelta(days=60))
 
     return Pki(
         directory=directory,
@@ -163,4 +173,7 @@ def generate(directory: Path) -> Pki:
         client_key_encrypted=write("client-encrypted.key", _pem_key(client_key, CLIENT_KEY_PASSWORD), 0o600),
         client_key_password_file=write("client-key.password", (CLIENT_KEY_PASSWORD + "\n").encode(), 0o600),
         mismatched_key=write("mismatched.key", _pem_key(_key()), 0o600),
+        client_cert_expired=write("client-expired.pem", _pem_cert(client_expired)),
+        client_cert_not_yet_valid=write("client-not-yet-valid.pem", _pem_cert(client_not_yet_valid)),
+        empty_pem=write("empty.pem", b""),
     )

@@ -2,6 +2,8 @@
 
 It answers A queries for the names in `records`, NXDOMAIN for any other name, an empty NOERROR for other
 query types of a known name (so AAAA lookups fall back to A), and with `silent=True` never answers at all.
+With `delay=s` every answer leaves s seconds after its query (a slow or distant name server); meanwhile the stub
+keeps reading, so a resolver's retries are seen (and answered late) too.
 The question is echoed byte for byte, so resolvers that randomise the case of the name (libevent's evdns
 does, by default) accept the answer.
 """
@@ -35,9 +37,20 @@ def _parse_question(packet: bytes) -> tuple[str, int, int, int]:
 
 
 class DnsStub:
-    def __init__(self, records: dict[str, str] | None = None, *, silent: bool = False):
+    _running: dict[tuple[str, int], "DnsStub"] = {}   # by (IP, port): what a config's nameservers point at
+    _running_lock = threading.Lock()
+
+    @classmethod
+    def running_stubs(cls) -> dict[tuple[str, int], "DnsStub"]:
+        """The stubs started and not yet stopped in this process (the tripwire resolves names with them)."""
+        with cls._running_lock:
+            return dict(cls._running)
+
+    def __init__(self, records: dict[str, str] | None = None, *, silent: bool = False, delay: float = 0.0):
         self.records = {k.lower().rstrip("."): v for k, v in (records or {}).items()}
         self.silent = silent
+        self.delay = delay
+        self._late: list[threading.Timer] = []   # answers waiting out `delay`, cancelled by stop()
         self.queries: list[tuple[str, int]] = []
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
@@ -53,12 +66,19 @@ class DnsStub:
         self._sock.bind(("127.0.0.1", 0))
         self._sock.settimeout(0.1)
         self.port = self._sock.getsockname()[1]
+        with DnsStub._running_lock:
+            DnsStub._running[("127.0.0.1", self.port)] = self
         self._thread = threading.Thread(target=self._run, name="dns-stub", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
+        for timer in self._late:
+            timer.cancel()
+        with DnsStub._running_lock:
+            if DnsStub._running.get(("127.0.0.1", self.port)) is self:
+                del DnsStub._running[("127.0.0.1", self.port)]
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self._sock is not None:
@@ -88,8 +108,21 @@ class DnsStub:
                 reply = self.answer(packet)
             except (ValueError, IndexError, struct.error):
                 continue
-            if reply is not None:
+            if reply is not None and self.delay > 0:
+                timer = threading.Timer(self.delay, self._send_late, (reply, client))
+                timer.daemon = True
+                self._late.append(timer)
+                timer.start()
+            elif reply is not None:
                 self._sock.sendto(reply, client)
+
+    def _send_late(self, reply: bytes, client) -> None:
+        if self._stop.is_set():
+            return
+        try:
+            self._sock.sendto(reply, client)
+        except OSError:  # stopped meanwhile
+            pass
 
     def answer(self, packet: bytes) -> bytes | None:
         """The reply to one query packet, or None when the stub stays silent."""
