@@ -88,7 +88,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BridgeIOTests",
-            dependencies: ["BridgeIO", "BridgeModel"]
+            dependencies: ["BridgeIO", "BridgeModel", "CBridgeShims", "CLibevent"]
         ),
         .testTarget(
             name: "BridgeReportTests",

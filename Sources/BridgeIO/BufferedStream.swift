@@ -1,5 +1,6 @@
 internal import CLibevent
 internal import COpenSSL
+internal import CBridgeShims
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -31,10 +32,21 @@ public protocol BufferedStreamDelegate: AnyObject {
 ///
 /// Owns the bufferevent, and through it the socket and (for TLS) the `SSL`. Data moves between
 /// two streams buffer to buffer (`moveInput(to:)`), never through Swift arrays. Loop-thread only.
+///
+/// Two shortcuts keep the relay's system calls close to the minimum (see `relay_io.c`): a plain
+/// socket is read by the stream itself, 16 KiB at a time, where libevent reads 4 KiB (a relayed
+/// chunk then fills a TLS record); and moved bytes go straight to the other socket when nothing
+/// is queued there, instead of arming a write event and waiting a loop turn for it.
 public final class BufferedStream {
     let bev: OpaquePointer
     /// The TLS connection, owned by `bev`; nil for a plain stream.
     let ssl: OpaquePointer?
+    /// Reads a plain socket in place of the bufferevent (owned); nil for TLS streams.
+    private var readEvent: OpaquePointer?
+    /// The plain socket reported its end or an error: reading is over for good.
+    private var readEnded = false
+    /// Is `bev` a socket of its own (not a TLS filter over another bufferevent)?
+    private let ownsSocket: Bool
     /// Is this a TLS stream?
     public var isTLS: Bool { ssl != nil }
     /// Receives the callbacks. Weak: the delegate owns the stream, not the other way round.
@@ -45,7 +57,13 @@ public final class BufferedStream {
     public init(socket fd: Int32, loop: EventLoop) {
         bev = bufferevent_socket_new(loop.base, fd, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue))
         ssl = nil
+        ownsSocket = true
         installCallbacks()
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        readEvent = event_new(loop.base, fd, Int16(EV_READ | EV_PERSIST), { _, _, context in
+            let stream = Unmanaged<BufferedStream>.fromOpaque(context!).takeUnretainedValue()
+            withExtendedLifetime(stream) { stream.socketReadable() }
+        }, context)
     }
 
     /// Starts a TLS client handshake toward an upstream over a connected socket. The stream owns
@@ -68,6 +86,7 @@ public final class BufferedStream {
         bev = bufferevent_openssl_socket_new(loop.base, fd, ssl, BUFFEREVENT_SSL_CONNECTING,
                                              Int32(BEV_OPT_CLOSE_ON_FREE.rawValue))
         self.ssl = ssl
+        ownsSocket = true
         // Report a close without close_notify as an EOF-like event rather than a hard error;
         // `eventReported` still tells the two apart.
         bufferevent_openssl_set_allow_dirty_shutdown(bev, 1)
@@ -85,6 +104,7 @@ public final class BufferedStream {
         bev = bufferevent_openssl_socket_new(loop.base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                              Int32(BEV_OPT_CLOSE_ON_FREE.rawValue))
         self.ssl = ssl
+        ownsSocket = true
         // Legacy clients often just close TCP; that still ends the stream, see `eventReported`.
         bufferevent_openssl_set_allow_dirty_shutdown(bev, 1)
         installCallbacks()
@@ -94,6 +114,7 @@ public final class BufferedStream {
     private init(filter: OpaquePointer, ssl: OpaquePointer) {
         bev = filter
         self.ssl = ssl
+        ownsSocket = false
         bufferevent_openssl_set_allow_dirty_shutdown(bev, 1)
         installCallbacks()
     }
@@ -105,16 +126,22 @@ public final class BufferedStream {
     public func startTLSServer(context: DownstreamTLSContext, host: String) -> BufferedStream? {
         guard !freed, ssl == nil, let ssl = context.makeConnection(forHost: host) else { return nil }
         let base = bufferevent_get_base(bev)
-        // Our callbacks go first: the filter installs its own on this bufferevent.
+        // Our callbacks go first: the filter installs its own on this bufferevent, and reads it
+        // through the bufferevent (bytes already read stay in its input for the handshake).
         bufferevent_setcb(bev, nil, nil, nil, nil)
+        let wasReading = readEvent.map { event_pending($0, Int16(EV_READ), nil) != 0 } ?? false
+        if let readEvent { event_del(readEvent) }
         guard let filter = bufferevent_openssl_filter_new(base, bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                                           Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)) else {
             SSL_free(ssl)
             installCallbacks()
+            if wasReading, let readEvent { event_add(readEvent, nil) }
             return nil
         }
         // The filter now owns our bufferevent (close-on-free).
         freed = true
+        if let readEvent { event_free(readEvent) }
+        readEvent = nil
         return BufferedStream(filter: filter, ssl: ssl)
     }
 
@@ -174,9 +201,46 @@ public final class BufferedStream {
     }
 
     /// Starts delivering input.
-    public func enableReading() { bufferevent_enable(bev, Int16(EV_READ)) }
+    public func enableReading() {
+        if let readEvent {
+            if !readEnded { event_add(readEvent, nil) }
+        } else {
+            bufferevent_enable(bev, Int16(EV_READ))
+        }
+    }
+
     /// Stops reading from the socket; queued input stays.
-    public func disableReading() { bufferevent_disable(bev, Int16(EV_READ)) }
+    public func disableReading() {
+        if let readEvent {
+            event_del(readEvent)
+        } else {
+            bufferevent_disable(bev, Int16(EV_READ))
+        }
+    }
+
+    /// Up to 16 KiB per read, less the buffer chain's own header, so that one chain fills one
+    /// TLS record and its allocation stays at 16 KiB.
+    private static let readChunk = 16_384 - 128
+    /// Reads per wake-up: bounds how far one busy socket runs past `buffer_size` before the
+    /// session's backpressure looks, and how long it holds the loop.
+    private static let readsPerWakeup: Int32 = 4
+
+    /// The plain socket is readable: read, deliver, then report an end or error (the bytes read
+    /// before it first, as libevent does).
+    private func socketReadable() {
+        guard !freed, let readEvent else { return }
+        var status: Int32 = 0
+        let count = tb_read_socket(bufferevent_get_input(bev), bufferevent_getfd(bev), Self.readChunk,
+                                   Self.readsPerWakeup, &status)
+        if status != Int32(TB_READ_MORE) {
+            // Both stay readable for ever (level-triggered): stop asking.
+            readEnded = true
+            event_del(readEvent)
+        }
+        if count > 0 { delegate?.streamHasInput(self) }
+        guard !freed, status != Int32(TB_READ_MORE) else { return }
+        delegate?.stream(self, reported: status == Int32(TB_READ_EOF) ? .endOfStream : .failed(errnoText(status)))
+    }
     /// Allows writing (on by default after connect); needed once for a TLS handshake to progress.
     public func enableWriting() { bufferevent_enable(bev, Int16(EV_WRITE)) }
 
@@ -188,12 +252,32 @@ public final class BufferedStream {
     /// Moves the whole input buffer to `other`'s output without copying the bytes. Returns the count.
     @discardableResult
     public func moveInput(to other: BufferedStream) -> Int {
-        let input = bufferevent_get_input(bev)
+        guard let input = bufferevent_get_input(bev) else { return 0 }
         let count = evbuffer_get_length(input)
         if count > 0 {
-            evbuffer_add_buffer(bufferevent_get_output(other.bev), input)
+            other.sendNow(from: input)
+            if evbuffer_get_length(input) > 0 {
+                evbuffer_add_buffer(bufferevent_get_output(other.bev), input)
+            }
         }
         return count
+    }
+
+    /// Most TLS bytes one `sendNow` encrypts before leaving the rest to the write event.
+    private static let sendNowLimit = 256 * 1024
+
+    /// Writes the front of `source` to this stream's socket right away when nothing is queued
+    /// here (queued bytes go first, so then the bufferevent writes as usual). What the socket
+    /// does not take stays in `source`; a would-block or an error is left for the bufferevent,
+    /// which meets it again when it writes the rest.
+    private func sendNow(from source: OpaquePointer) {
+        guard !freed, ownsSocket, outputLength == 0 else { return }
+        if let ssl {
+            guard SSL_is_init_finished(ssl) == 1 else { return }
+            _ = tb_send_tls_now(source, ssl, Self.sendNowLimit)
+        } else {
+            _ = tb_send_plain_now(source, bufferevent_getfd(bev))
+        }
     }
 
     /// Calls `body` with up to `maxBytes` of the input buffer's start, made contiguous (this may copy
@@ -235,6 +319,8 @@ public final class BufferedStream {
         guard !freed else { return }
         freed = true
         bufferevent_setcb(bev, nil, nil, nil, nil)
+        if let readEvent { event_free(readEvent) }
+        readEvent = nil
         if sendCloseNotify, let ssl {
             _ = SSL_shutdown(ssl)
             ERR_clear_error()

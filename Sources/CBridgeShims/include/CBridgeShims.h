@@ -79,5 +79,6 @@ int tb_ssl_received_certificate_request(const SSL *ssl);
 // Certificate minting for the local CA (mint.c) and ClientHello summaries (client_hello.c).
 #include "CBridgeMint.h"
 #include "CBridgeClientHello.h"
+#include "CBridgeRelayIO.h"
 
 #endif
