@@ -278,7 +278,8 @@ final class Session: BufferedStreamDelegate {
             if idle < limit {
                 timer.schedule(afterMilliseconds: limit - idle)
             } else if let pendingClose {
-                finish(pendingClose.close, error: "the downstream stopped reading while the rest of the response was being delivered (idle_timeout)")
+                let stalled = "the downstream stopped reading while the rest of the response was being delivered (idle_timeout)"
+                finish(pendingClose.close, error: pendingClose.error.map { "\($0); \(stalled)" } ?? stalled)
             } else if downstreamEnded {
                 finish("downstream_eof", error: nil)
             } else {
@@ -432,10 +433,16 @@ final class Session: BufferedStreamDelegate {
             upstreamSentCloseNotify = upstreamTLS == nil ? nil : event == .endOfStream
             beginDrain(close: "upstream_eof", error: nil)
         case .failed(let reason):
+            let error = "upstream \(dialled.map(String.init(describing:)) ?? "?"): \(reason)"
             if phase == .handshake {
                 upstreamHandshakeFailed(reason)
+            } else if phase == .open, forwarder == nil, let upstream {
+                // What arrived before the failure came whole through TLS: the merchant gets it,
+                // then a close without close_notify (see `finish`), so a TLS merchant can tell.
+                bytesDown += upstream.moveInput(to: downstream)
+                beginDrain(close: "upstream_error", error: error)
             } else {
-                finish("upstream_error", error: "upstream \(dialled.map(String.init(describing:)) ?? "?"): \(reason)")
+                finish("upstream_error", error: error)
             }
         }
     }
@@ -449,12 +456,12 @@ final class Session: BufferedStreamDelegate {
         failUpstream("upstream_error", error: text)
     }
 
-    /// The upstream ended: deliver what is queued for the merchant, then close.
+    /// The upstream ended or broke: deliver what is queued for the merchant, then close.
     func beginDrain(close: String, error: String?) {
         pendingClose = (close, error, phase)
         phase = .drain
         downstream.disableReading()
-        upstream?.free(sendCloseNotify: true)
+        upstream?.free(sendCloseNotify: Self.isOrderly(close))
         upstream = nil
         if downstream.outputLength == 0 {
             finish(close, error: error)
@@ -465,13 +472,17 @@ final class Session: BufferedStreamDelegate {
 
     // MARK: - Teardown
 
+    /// close_notify goes to a peer whose TLS is healthy, never after a TLS or socket error.
+    static func isOrderly(_ close: String) -> Bool {
+        close != "upstream_error" && close != "downstream_error"
+    }
+
     /// Ends the session: the one teardown path. Idempotent. With `handingOver`, the downstream
     /// connection survives for the next session (an http-proxy client's request for another host).
     func finish(_ close: String, error: String?, handingOver: Bool = false) {
         guard phase != .closed else { return }
         let endedIn = pendingClose?.phase ?? phase
-        // close_notify goes to a peer whose TLS is healthy, never after a TLS or socket error.
-        let orderly = close != "upstream_error" && close != "downstream_error"
+        let orderly = Self.isOrderly(close)
         timer?.cancel()
         resolution?.cancel()
         resolution = nil
