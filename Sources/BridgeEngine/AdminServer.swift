@@ -13,7 +13,7 @@ final class AdminServer: Sendable {
     private let socket: ListeningSocket
     private let runtime: Mutex<BridgeRuntime>
     private let wake = Mutex<WakeHandle?>(nil)
-    private let finished = DispatchSemaphore(value: 0)
+    private let thread = Mutex<pthread_t?>(nil)
 
     /// Binds now (so a taken port stops start-up with a clear error); serves after `start()`.
     init(address: HostPort, runtime: BridgeRuntime) throws(ConfigErrors) {
@@ -31,29 +31,41 @@ final class AdminServer: Sendable {
         self.runtime.withLock { $0 = runtime }
     }
 
+    /// Serves on a thread of its own. The thread holds a reference to this server (and so to the
+    /// runtime and its TLS contexts) until it ends, which `stop()` waits for.
     func start() {
-        let thread = Thread { [self] in self.serve() }
-        thread.name = "tls-bridge-admin"
-        thread.start()
+        var thread = pthread_t()
+        let context = Unmanaged.passRetained(self).toOpaque()
+        guard pthread_create(&thread, nil, { context in
+            let server = Unmanaged<AdminServer>.fromOpaque(context!).takeRetainedValue()
+            server.serve()
+            return nil
+        }, context) == 0 else {
+            Unmanaged<AdminServer>.fromOpaque(context).release()
+            return
+        }
+        self.thread.withLock { $0 = thread }
     }
 
-    /// Ends the loop and waits for the thread.
+    /// Ends the loop and joins the thread: when this returns, the thread has freed its loop and
+    /// dropped its references, so the last one to the runtime is never released on it while the
+    /// main thread is already exiting (and running OpenSSL's cleanup).
     func stop() {
         wake.withLock { $0 }?.wake()
-        finished.wait()
+        if let thread = thread.withLock({ $0 }) {
+            pthread_join(thread, nil)
+        }
     }
 
     private func serve() {
         let current = runtime.withLock { $0 }
-        guard let loop = try? EventLoop(dns: current.config.dns) else {
-            finished.signal()
-            return
-        }
+        guard let loop = try? EventLoop(dns: current.config.dns) else { return }
         let endpoint = HTTPEndpoint(loop: loop, socket: socket) { [self] path, query in self.reply(path: path, query: query) }
-        wake.withLock { $0 = loop.makeWakeHandle { loop.stop() } }
+        // Unowned: the loop keeps this closure, so a strong capture would keep the loop (its
+        // event_base and resolver) alive forever.
+        wake.withLock { $0 = loop.makeWakeHandle { [unowned loop] in loop.stop() } }
         loop.run()
         withExtendedLifetime(endpoint) {}
-        finished.signal()
     }
 
     private func reply(path: String, query: String) -> HTTPEndpoint.Reply {
