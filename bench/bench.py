@@ -704,14 +704,26 @@ def profile(proxies, args, digests):
     out = [f"### Profiles ({datetime.date.today().isoformat()}), perf record -e cpu-clock, "
            f"{args.duration} s per workload, self time by DSO and symbol\n"]
     workloads = [
-        ("keep-alive (wrk -c50)", lambda px: wrk(px, px.l_resume, args.duration, close=False)),
-        ("new connections, resumption available", lambda px: wrk(px, px.l_resume, args.duration, close=True)),
-        ("new connections, full handshakes", lambda px: wrk(px, px.l_full, args.duration, close=True)),
-        ("bulk download", lambda px: curl_transfer(px, False, False, digests, "big.bin")),
-        ("bulk upload", lambda px: curl_transfer(px, True, False, digests, "big.bin")),
+        ("keepalive", "keep-alive (wrk -c50)", lambda px: wrk(px, px.l_resume, args.duration, close=False)),
+        ("resume", "new connections, resumption available", lambda px: wrk(px, px.l_resume, args.duration, close=True)),
+        ("full", "new connections, full handshakes", lambda px: wrk(px, px.l_full, args.duration, close=True)),
+        ("download", "bulk download", lambda px: curl_transfer(px, False, False, digests, "big.bin")),
+        ("upload", "bulk upload", lambda px: curl_transfer(px, True, False, digests, "big.bin")),
     ]
+    if args.workloads:
+        wanted = args.workloads.split(",")
+        workloads = [w for w in workloads if w[0] in wanted]
+    if args.no_perf:
+        # Figures only, interleaved per repetition: a quick A/B of one workload without perf's overhead.
+        for rep in range(args.reps):
+            for _, name, action in workloads:
+                for px in proxies:
+                    res = action(px)
+                    summary = ", ".join(f"{k}={v:.3g}" for k, v in res.items() if isinstance(v, float))
+                    out.append(f"rep {rep + 1} {px.label}: {name}: {summary}")
+        return "\n".join(out) + "\n"
     for px in proxies:
-        for i, (name, action) in enumerate(workloads):
+        for i, (_, name, action) in enumerate(workloads):
             data = f"{TMP}/perf-{px.key}-{i}.data"
             perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "2999", "-o", data,
                                      "-p", str(px.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -774,6 +786,10 @@ def main():
                          "tb1,haproxy,stunnel,tb2; default tb1) under each workload")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--strace", action="store_true", help="with --profile: also count syscalls per unit")
+    ap.add_argument("--workloads", help="with --profile: only these (comma list of keepalive,resume,full,"
+                                        "download,upload)")
+    ap.add_argument("--no-perf", action="store_true",
+                    help="with --profile: no perf, just the figures of each workload, --reps times interleaved")
     args = ap.parse_args()
     args.reps = args.reps or 3
     args.duration = args.duration or (2 if args.quick else 10)
