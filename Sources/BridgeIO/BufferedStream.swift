@@ -52,6 +52,11 @@ public final class BufferedStream {
     /// Receives the callbacks. Weak: the delegate owns the stream, not the other way round.
     public weak var delegate: (any BufferedStreamDelegate)?
     private var freed = false
+    /// For a TLS filter: our callback on the output of the bufferevent it writes through, whose
+    /// socket is what drains (the filter's own output empties at once). Removed before freeing.
+    private var underlyingOutputWatch: OpaquePointer?
+    /// `streamDrained` fires at or below this many queued bytes.
+    private var writeLowWatermark = 0
 
     /// Wraps an accepted or connected plain socket. The stream owns `fd` from now on.
     public init(socket fd: Int32, loop: EventLoop) {
@@ -117,6 +122,23 @@ public final class BufferedStream {
         ownsSocket = false
         bufferevent_openssl_set_allow_dirty_shutdown(bev, 1)
         installCallbacks()
+        // A filter encrypts into the underlying bufferevent's output at once, so backpressure and
+        // draining must watch that buffer; the filter's own write callback never sees it shrink.
+        if let underlying = bufferevent_get_underlying(filter) {
+            underlyingOutputWatch = evbuffer_add_cb(bufferevent_get_output(underlying), { _, info, context in
+                guard let info, info.pointee.n_deleted > 0 else { return }
+                let stream = Unmanaged<BufferedStream>.fromOpaque(context!).takeUnretainedValue()
+                withExtendedLifetime(stream) { stream.outputShrank() }
+            }, Unmanaged.passUnretained(self).toOpaque())
+        }
+    }
+
+    /// Reports `streamDrained` once everything queued (for a filter: below it too) is down to the
+    /// low-water mark. libevent's own callback alone would say so for a filter every time it passes
+    /// bytes down, whatever waits below.
+    private func outputShrank() {
+        guard !freed, outputLength <= writeLowWatermark else { return }
+        delegate?.streamDrained(self)
     }
 
     /// Starts a TLS server handshake inside this plain stream (after an HTTP CONNECT), presenting
@@ -156,7 +178,7 @@ public final class BufferedStream {
             withExtendedLifetime(stream) { stream.delegate?.streamHasInput(stream) }
         }, { _, context in
             let stream = Unmanaged<BufferedStream>.fromOpaque(context!).takeUnretainedValue()
-            withExtendedLifetime(stream) { stream.delegate?.streamDrained(stream) }
+            withExtendedLifetime(stream) { stream.outputShrank() }
         }, { _, what, context in
             let stream = Unmanaged<BufferedStream>.fromOpaque(context!).takeUnretainedValue()
             withExtendedLifetime(stream) { stream.eventReported(what) }
@@ -246,8 +268,15 @@ public final class BufferedStream {
 
     /// Bytes waiting in the input buffer.
     public var inputLength: Int { evbuffer_get_length(bufferevent_get_input(bev)) }
-    /// Bytes queued for the peer, not yet written.
-    public var outputLength: Int { evbuffer_get_length(bufferevent_get_output(bev)) }
+    /// Bytes queued for the peer, not yet written (for a TLS filter, also the encrypted bytes
+    /// queued below it).
+    public var outputLength: Int {
+        var length = evbuffer_get_length(bufferevent_get_output(bev))
+        if underlyingOutputWatch != nil, let underlying = bufferevent_get_underlying(bev) {
+            length += evbuffer_get_length(bufferevent_get_output(underlying))
+        }
+        return length
+    }
 
     /// Moves the whole input buffer to `other`'s output without copying the bytes. Returns the count.
     @discardableResult
@@ -310,6 +339,7 @@ public final class BufferedStream {
 
     /// `streamDrained` fires once the output is at or below `bytes`.
     public func setWriteLowWatermark(_ bytes: Int) {
+        writeLowWatermark = bytes
         bufferevent_setwatermark(bev, Int16(EV_WRITE), bytes, 0)
     }
 
@@ -321,6 +351,10 @@ public final class BufferedStream {
         bufferevent_setcb(bev, nil, nil, nil, nil)
         if let readEvent { event_free(readEvent) }
         readEvent = nil
+        if let underlyingOutputWatch, let underlying = bufferevent_get_underlying(bev) {
+            evbuffer_remove_cb_entry(bufferevent_get_output(underlying), underlyingOutputWatch)
+        }
+        underlyingOutputWatch = nil
         if sendCloseNotify, let ssl {
             _ = SSL_shutdown(ssl)
             ERR_clear_error()

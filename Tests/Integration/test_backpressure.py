@@ -17,6 +17,7 @@ import time
 import pytest
 
 from support.bridge import recv_exact, recv_line
+from support.proxy import SANDBOX, connect_tunnel, legacy_tunnel_context
 from support.servers import generated_chunks, generated_digest
 
 MiB = 1024 * 1024
@@ -54,9 +55,9 @@ class RssSampler:
         self._thread.join(timeout=5)
 
 
-def warmed_up_rss_kib(b) -> int:
+def warmed_up_rss_kib(b, open_session=None) -> int:
     """RSS after one complete TLS session, so that TLS and allocator setup is not counted as growth."""
-    with b.connect() as s:
+    with (open_session or b.connect)() as s:
         s.sendall(b"ECHO 4\nwarm")
         assert recv_exact(s, 4) == b"warm"
         assert s.recv(1) == b""
@@ -68,9 +69,13 @@ def warmed_up_rss_kib(b) -> int:
 def slow_downstream(upstream, bridge, size: int) -> None:
     server = upstream()
     b = bridge(server.address)
-    idle = warmed_up_rss_kib(b)
+    merchant_stops_reading(server, b, size, lambda: b.connect(timeout=60))
+
+
+def merchant_stops_reading(server, b, size: int, open_session) -> None:
+    idle = warmed_up_rss_kib(b, open_session)
     seed = 77
-    with RssSampler(b) as rss, b.connect(timeout=60) as s:
+    with RssSampler(b) as rss, open_session() as s:
         s.sendall(f"SOURCE {size} {seed}\n".encode())
         conn = server.wait_connections(2)[1]
         time.sleep(STALL_SECONDS - 1)
@@ -107,7 +112,11 @@ def slow_downstream(upstream, bridge, size: int) -> None:
 def slow_upstream(upstream, bridge, size: int) -> None:
     server = upstream()
     b = bridge(server.address)
-    idle = warmed_up_rss_kib(b)
+    gateway_stops_reading(server, b, size, lambda: b.connect(timeout=60))
+
+
+def gateway_stops_reading(server, b, size: int, open_session) -> None:
+    idle = warmed_up_rss_kib(b, open_session)
     seed = 78
     header = f"HOLD {size}\n".encode()
     progress = {"sent": 0}
@@ -123,7 +132,7 @@ def slow_upstream(upstream, bridge, size: int) -> None:
         except BaseException as exc:
             progress["error"] = exc
 
-    with RssSampler(b) as rss, b.connect(timeout=60) as s:
+    with RssSampler(b) as rss, open_session() as s:
         sender = threading.Thread(target=send, args=(s,), daemon=True)
         sender.start()
         time.sleep(STALL_SECONDS - 1)
@@ -160,6 +169,22 @@ def test_merchant_that_stops_reading_stalls_the_gateway_not_the_bridge_memory(up
 
 def test_gateway_that_stops_reading_blocks_the_merchant_send_not_the_bridge_memory(upstream, bridge):
     slow_upstream(upstream, bridge, 256 * MiB)
+
+
+def test_merchant_that_stops_reading_inside_a_connect_tunnel_stalls_the_gateway_too(upstream, proxy_bridge, legacy_pki):
+    """Inside a CONNECT tunnel the merchant's TLS is a filter over the plain socket: what waits for the merchant is in
+    the plain socket's buffer, below the filter, and that is the buffer backpressure must watch."""
+    server = upstream()
+    b = proxy_bridge(server)
+    merchant_stops_reading(server, b, 128 * MiB, lambda: connect_tunnel(
+        b, f"{SANDBOX}:443", ctx=legacy_tunnel_context(legacy_pki, "TLSv1.2"), timeout=60)[0])
+
+
+def test_gateway_that_stops_reading_inside_a_connect_tunnel_blocks_the_merchant_too(upstream, proxy_bridge, legacy_pki):
+    server = upstream()
+    b = proxy_bridge(server)
+    gateway_stops_reading(server, b, 128 * MiB, lambda: connect_tunnel(
+        b, f"{SANDBOX}:443", ctx=legacy_tunnel_context(legacy_pki, "TLSv1.2"), timeout=60)[0])
 
 
 @pytest.mark.soak

@@ -118,6 +118,28 @@ def test_what_a_gateway_sent_before_resetting_still_reaches_the_merchant(upstrea
     assert record["bytes"]["down"] == size, record
 
 
+def test_what_waits_for_a_slow_merchant_inside_a_connect_tunnel_is_delivered_before_the_close(upstream, proxy_bridge,
+                                                                                               legacy_pki):
+    """Inside a CONNECT tunnel the merchant's TLS is a filter: the bytes waiting for the merchant sit below it, in the
+    plain socket's buffer. When the gateway ends its answer, the bridge closes only once those are written."""
+    server = upstream(name="gw")
+    b = proxy_bridge(server)
+    size = 2 * 1024 * 1024
+    tls, _ = connect_tunnel(b, f"{SANDBOX}:443", ctx=legacy_tunnel_context(legacy_pki, "TLSv1.2"),
+                            receive_buffer=16 * 1024)
+    with tls:
+        tls.sendall(b"SOURCE %d 5\n" % size)
+        received = bytearray()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (chunk := tls.recv(8192)):
+            received += chunk
+            time.sleep(0.001)
+    assert len(received) == size and bytes(received) == generated(5, size), f"{len(received)} of {size} bytes"
+    record = b.wait_record()
+    assert record["close"] == "upstream_eof" and record["error"] is None, record
+    assert record["bytes"]["down"] == size, record
+
+
 def test_a_gateway_that_stalls_mid_response_is_ended_by_the_idle_timeout(upstream, bridge):
     server = upstream()
     b = bridge(server.address, limits={"idle_timeout": "1s"})

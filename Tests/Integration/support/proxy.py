@@ -238,8 +238,19 @@ def request_bytes(method: str, target: str, headers: list[tuple[str, str]] | Non
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-def open_proxy(b, timeout: float = IO_TIMEOUT) -> socket.socket:
-    sock = socket.create_connection(b.listen, timeout=timeout)
+def open_proxy(b, timeout: float = IO_TIMEOUT, receive_buffer: int | None = None) -> socket.socket:
+    """A connection to the proxy listener; `receive_buffer` (SO_RCVBUF, set before connecting) makes a merchant
+    whose small window keeps what the bridge sends queued inside the bridge."""
+    host, port = b.listen[0], b.listen[1]
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    if receive_buffer:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    try:
+        sock.connect((host, port))
+    except BaseException:
+        sock.close()
+        raise
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
 
@@ -274,9 +285,9 @@ def _send_in_background(sock: socket.socket, data: bytes) -> threading.Thread:
 
 def connect_tunnel(b, authority: str, *, headers: list[tuple[str, str]] | None = None,
                    ctx: ssl.SSLContext | None = None, sni: str | None = None, version: str = "HTTP/1.1",
-                   timeout: float = IO_TIMEOUT) -> tuple[ssl.SSLSocket, Response]:
+                   timeout: float = IO_TIMEOUT, receive_buffer: int | None = None) -> tuple[ssl.SSLSocket, Response]:
     """CONNECT `authority` through the proxy, expect 2xx, then TLS with `ctx` (SNI = the host by default)."""
-    sock = open_proxy(b, timeout)
+    sock = open_proxy(b, timeout, receive_buffer)
     try:
         host = authority.rsplit(":", 1)[0]
         sock.sendall(request_bytes("CONNECT", authority, [("Host", authority)] + list(headers or []),
