@@ -732,7 +732,7 @@ def profile(proxies, args, digests):
             os.kill(perf.pid, signal.SIGINT)
             perf.wait(60)
             rep = run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,symbol",
-                       "--percent-limit", "1"], 120, check=False).stdout
+                       "--percent-limit", str(args.percent_limit)], 120, check=False).stdout
             dso = run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso",
                        "--percent-limit", "0.5"], 120, check=False).stdout
             top = [re.sub(r"\s+-\s+-\s*$", "", l).rstrip() for l in rep.splitlines()
@@ -785,6 +785,7 @@ def main():
                     help="instead of the benchmark: perf profiles of these proxies (comma list of "
                          "tb1,haproxy,stunnel,tb2; default tb1) under each workload")
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--percent-limit", type=float, default=1.0, help="with --profile: smallest share of a symbol listed")
     ap.add_argument("--strace", action="store_true", help="with --profile: also count syscalls per unit")
     ap.add_argument("--workloads", help="with --profile: only these (comma list of keepalive,resume,full,"
                                         "download,upload)")
