@@ -41,7 +41,7 @@ let package = Package(
         ),
         .target(
             name: "CBridgeShims",
-            dependencies: ["COpenSSL"]
+            dependencies: ["COpenSSL", "CLibevent"]
         ),
         .target(
             name: "BridgeModel",
