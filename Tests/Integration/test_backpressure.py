@@ -20,6 +20,9 @@ from support.bridge import recv_exact, recv_line
 from support.proxy import SANDBOX, connect_tunnel, legacy_tunnel_context
 from support.servers import generated_chunks, generated_digest
 
+# Every test here bounds the bridge's RSS.
+pytestmark = pytest.mark.rss_bound
+
 MiB = 1024 * 1024
 RSS_BOUND_MIB = 32
 STALL_SECONDS = 3.0
