@@ -11,9 +11,15 @@ struct TableReader {
     var path: String
     let diagnostics: ConfigDiagnostics
 
-    /// The error key for `name` inside this table.
+    /// The error key for `name` inside this table, written as TOML writes it: quoted unless it is a
+    /// bare key (so an empty or odd key name still shows, e.g. `""`).
     func key(_ name: String) -> String {
-        path.isEmpty ? name : "\(path).\(name)"
+        let isBare = !name.isEmpty && name.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == "-"
+        }
+        let escaped = name.unicodeScalars.map { $0 == "\"" || $0 == "\\" ? "\\\($0)" : String($0) }.joined()
+        let shown = isBare ? name : "\"\(escaped)\""
+        return path.isEmpty ? shown : "\(path).\(shown)"
     }
 
     func contains(_ name: String) -> Bool {

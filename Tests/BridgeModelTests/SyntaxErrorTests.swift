@@ -45,10 +45,38 @@ struct TOMLCrashGuardTests {
         #expect(errors.first?.message.contains("header must start with a key") == true)
     }
 
+    @Test func aBadHeaderAfterAByteOrderMark() {
+        let errors = configErrors("\u{FEFF}[\u{FFFD}upstream]]\n" + minimalConfig)
+        #expect(errors.map(\.key) == ["config"])
+        #expect(errors.first?.message.contains("header must start with a key") == true)
+    }
+
+    @Test func anEmptyOrOddKeyIsNamedAsTOMLWritesIt() {
+        let errors = configErrors("\"\" = 1\n\"a b\" = 2\n" + minimalConfig)
+        #expect(errors.map(\.key) == ["\"\"", "\"a b\""])
+        #expect(errors.allSatisfy { $0.message.hasPrefix("unknown key") })
+    }
+
     @Test func aDateWithoutDigitsAfterT() {
         let errors = configErrors("c = 1979-05-27T:00Z\n" + minimalConfig)
         #expect(errors.map(\.key) == ["config"])
         #expect(errors.first?.message.contains("line 1") == true)
+    }
+
+    @Test("a closing brace where an array value is expected",
+          arguments: ["a = [}]", "a = [ } ]", "a = [1, }]", "a = {b = [}]}", "a = [\n}]", "a = [[}]]", "a = [ # c\n }]"])
+    func braceInArray(text: String) {
+        let errors = configErrors(text + "\n" + minimalConfig)
+        #expect(errors.map(\.key) == ["config"])
+        let line = text.filter { $0 == "\n" }.count + 1
+        #expect(errors.first?.message.contains("line \(line): a \"}\" where an array value") == true)
+    }
+
+    @Test("braces and brackets inside strings and comments, and valid arrays and inline tables, pass",
+          arguments: ["a = \"[}\"", "a = '[,}'", "a = \"\"\"[\n}\"\"\"", "a = '''[}'''", "# [}", "a = [1, 2]",
+                      "a = [ ]", "a = [1,]", "a = { b = 1, c = [2] }", "a = [{ b = 1 }, { c = 2 }]", "a = \"\\\"[}\""])
+    func braceOutsideArrays(text: String) {
+        #expect(TOMLPreflight.problem(in: text + "\n") == nil)
     }
 
     @Test func ordinaryTablesAndDatesStillParse() {
