@@ -11,15 +11,19 @@ struct TableReader {
     var path: String
     let diagnostics: ConfigDiagnostics
 
-    /// The error key for `name` inside this table, written as TOML writes it: quoted unless it is a
-    /// bare key (so an empty or odd key name still shows, e.g. `""`).
+    /// The error key for `name` inside this table.
     func key(_ name: String) -> String {
+        path.isEmpty ? name : "\(path).\(name)"
+    }
+
+    /// A key name from the file as TOML writes it: quoted unless it is a bare key, so an empty or
+    /// odd unknown key still shows in its error (`""`, `"a b"`).
+    static func written(_ name: String) -> String {
         let isBare = !name.isEmpty && name.unicodeScalars.allSatisfy {
             ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == "-"
         }
         let escaped = name.unicodeScalars.map { $0 == "\"" || $0 == "\\" ? "\\\($0)" : String($0) }.joined()
-        let shown = isBare ? name : "\"\(escaped)\""
-        return path.isEmpty ? shown : "\(path).\(shown)"
+        return isBare ? name : "\"\(escaped)\""
     }
 
     func contains(_ name: String) -> Bool {
@@ -29,7 +33,7 @@ struct TableReader {
     /// Reports each key not in `known`, with a suggestion, and why `*verify*` keys do not exist.
     func rejectUnknownKeys(known: [String]) {
         for name in table.keys where !known.contains(name) {
-            diagnostics.add(key(name), Self.unknownKeyMessage(name, known: known, inRoot: path.isEmpty))
+            diagnostics.add(key(Self.written(name)), Self.unknownKeyMessage(name, known: known, inRoot: path.isEmpty))
         }
     }
 
