@@ -47,6 +47,8 @@ public final class BufferedStream {
     private var readEnded = false
     /// Is `bev` a socket of its own (not a TLS filter over another bufferevent)?
     private let ownsSocket: Bool
+    /// For a TLS filter: the bufferevent below it, which owns the socket (owned by the filter).
+    private var underlying: OpaquePointer? { ownsSocket ? nil : bufferevent_get_underlying(bev) }
     /// Is this a TLS stream?
     public var isTLS: Bool { ssl != nil }
     /// Receives the callbacks. Weak: the delegate owns the stream, not the other way round.
@@ -124,7 +126,7 @@ public final class BufferedStream {
         installCallbacks()
         // A filter encrypts into the underlying bufferevent's output at once, so backpressure and
         // draining must watch that buffer; the filter's own write callback never sees it shrink.
-        if let underlying = bufferevent_get_underlying(filter) {
+        if let underlying {
             underlyingOutputWatch = evbuffer_add_cb(bufferevent_get_output(underlying), { _, info, context in
                 guard let info, info.pointee.n_deleted > 0 else { return }
                 let stream = Unmanaged<BufferedStream>.fromOpaque(context!).takeUnretainedValue()
@@ -196,7 +198,7 @@ public final class BufferedStream {
             // UNEXPECTED_EOF (an ERROR, below), so an EOF here is libevent's "dirty shutdown": a
             // socket error such as a reset, which must not pass for a clean end. A TLS filter
             // (after CONNECT) reports its underlying stream's TCP close this way instead.
-            if bufferevent_get_underlying(bev) != nil {
+            if underlying != nil {
                 event = .endOfStreamWithoutCloseNotify
             } else if socketError != 0 && socketError != EAGAIN && socketError != EINTR {
                 event = .failed(errnoText(socketError))
@@ -272,7 +274,7 @@ public final class BufferedStream {
     /// queued below it).
     public var outputLength: Int {
         var length = evbuffer_get_length(bufferevent_get_output(bev))
-        if underlyingOutputWatch != nil, let underlying = bufferevent_get_underlying(bev) {
+        if let underlying {
             length += evbuffer_get_length(bufferevent_get_output(underlying))
         }
         return length
@@ -351,7 +353,7 @@ public final class BufferedStream {
         bufferevent_setcb(bev, nil, nil, nil, nil)
         if let readEvent { event_free(readEvent) }
         readEvent = nil
-        if let underlyingOutputWatch, let underlying = bufferevent_get_underlying(bev) {
+        if let underlyingOutputWatch, let underlying {
             evbuffer_remove_cb_entry(bufferevent_get_output(underlying), underlyingOutputWatch)
         }
         underlyingOutputWatch = nil
