@@ -31,6 +31,17 @@ def merchant_gets_eof(sock, timeout: float = 5.0) -> None:
     assert rest == b"", f"unexpected bytes after the fault: {rest!r}"
 
 
+def read_slowly(sock, seconds: float = 20.0) -> bytes:
+    """Reads to EOF 8 KiB at a time with a pause after each read: a merchant slow enough that what the bridge has
+    for it stays queued inside the bridge. Bounded by `seconds`."""
+    received = bytearray()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and (chunk := sock.recv(8192)):
+        received += chunk
+        time.sleep(0.001)
+    return bytes(received)
+
+
 def echo_once(b, payload: bytes = b"next") -> bytes:
     with b.connect() as s:
         s.sendall(b"ECHO %d\n" % len(payload) + payload)
@@ -107,12 +118,8 @@ def test_what_a_gateway_sent_before_resetting_still_reaches_the_merchant(upstrea
     with s:
         s.connect(b.listen)
         s.sendall(b"RESET %d 9\n" % size)
-        received = bytearray()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and (chunk := s.recv(8192)):
-            received += chunk
-            time.sleep(0.001)
-    assert len(received) == size and bytes(received) == generated(9, size), f"{len(received)} of {size} bytes"
+        received = read_slowly(s)
+    assert len(received) == size and received == generated(9, size), f"{len(received)} of {size} bytes"
     record = b.wait_record()
     assert record["close"] == "upstream_error" and "reset" in (record["error"] or "").lower(), record
     assert record["bytes"]["down"] == size, record
@@ -129,12 +136,8 @@ def test_what_waits_for_a_slow_merchant_inside_a_connect_tunnel_is_delivered_bef
                             receive_buffer=16 * 1024)
     with tls:
         tls.sendall(b"SOURCE %d 5\n" % size)
-        received = bytearray()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and (chunk := tls.recv(8192)):
-            received += chunk
-            time.sleep(0.001)
-    assert len(received) == size and bytes(received) == generated(5, size), f"{len(received)} of {size} bytes"
+        received = read_slowly(tls)
+    assert len(received) == size and received == generated(5, size), f"{len(received)} of {size} bytes"
     record = b.wait_record()
     assert record["close"] == "upstream_eof" and record["error"] is None, record
     assert record["bytes"]["down"] == size, record
