@@ -8,7 +8,13 @@ import BridgeIO
 /// Request heads are rewritten to origin form (`POST /path`, `Host` set, hop-by-hop headers gone);
 /// bodies and responses pass through unchanged, buffer to buffer. Responses are framed only to know
 /// where each one ends: that is what allows a request for another host to wait until the current
-/// answers are delivered, and then move on to a new upstream session.
+/// answers are delivered, and then move on to a new upstream session. One exception: an HTTP/1.0
+/// client never receives chunked framing (RFC 9112 §6.1), so a chunked response to one is passed
+/// on decoded and ends with the connection.
+///
+/// Whenever the forwarder leaves input where it is (a request waiting for its turn, a client that
+/// said it sends nothing more), the stream's input limit (`BufferedStream.setInputLimit`) stops the
+/// socket reads: memory stays bounded in every framing state, not only while bytes move.
 final class HTTPForwarder {
     /// What pumping found that the session must act on.
     enum Outcome: Equatable {
@@ -16,8 +22,12 @@ final class HTTPForwarder {
         case progressed
         /// A request for another destination waits, unconsumed, at the start of the client's input.
         case nextHost
-        /// The client's next request is malformed: answer with this status.
+        /// The client's next request head is malformed: answer with this status once the
+        /// responses owed before it are delivered.
         case rejected(HTTPParseError)
+        /// The body of a request already sent upstream is malformed: that request can never be
+        /// completed, so the upstream connection is useless and the client is answered at once.
+        case bodyRejected(HTTPParseError)
         /// The client's next request lacks valid proxy credentials.
         case unauthorized
         /// The upstream's response cannot be framed.
@@ -30,6 +40,8 @@ final class HTTPForwarder {
         case none
         case length(Int)
         case chunked(ChunkedBodyScanner)
+        /// A chunked response to an HTTP/1.0 client: data passed on, framing dropped.
+        case dechunked(ChunkedBodyScanner)
         case untilClose
 
         var isPresent: Bool {
@@ -37,6 +49,18 @@ final class HTTPForwarder {
             return true
         }
     }
+
+    /// A request sent upstream whose response has not been read yet.
+    private struct PendingRequest {
+        var method: String
+        var version: HTTPVersion
+    }
+
+    /// Requests sent upstream and not yet answered. A client may pipeline; past this many, the
+    /// next heads wait in the client's input (and its reading stops at the input limit) until the
+    /// gateway answers: without it, a gateway that reads but never answers would let the list grow
+    /// for ever.
+    static let maxRequestsInFlight = 32
 
     /// The destination this connection is bound to: URL host (lowercased) and port.
     private let host: String
@@ -47,10 +71,10 @@ final class HTTPForwarder {
     private var requestBody = Body.none
     private var responseBody = Body.none
     private var inResponseBody = false
-    /// Methods of the requests sent whose responses have not been read yet (for HEAD framing).
-    private var pendingMethods: [String] = []
-    /// The client sent `Connection: close` (or spoke HTTP/1.0 without keep-alive): no request
-    /// after that one is read, and the connection ends once its response is delivered.
+    private var pending: [PendingRequest] = []
+    /// The client sent `Connection: close` (or spoke HTTP/1.0 without keep-alive), or the bridge
+    /// must close to end a decoded body: no request after that one is read, and the connection
+    /// ends once its response is delivered.
     private(set) var closeAfterResponses = false
 
     /// Bytes written toward each side since the last `takeCounts()`.
@@ -65,7 +89,22 @@ final class HTTPForwarder {
     }
 
     /// Are responses still owed to the client?
-    var responsesPending: Bool { !pendingMethods.isEmpty || inResponseBody }
+    var responsesPending: Bool { !pending.isEmpty || inResponseBody }
+
+    /// True once the client's last request (head and body) is sent: nothing it sends from now on
+    /// is read, so the session stops reading it.
+    var readsNoMoreRequests: Bool { closeAfterResponses && !requestBody.isPresent }
+
+    /// True while the next request waits only for answers to those in flight: pump the requests
+    /// again once responses arrive.
+    var waitsForAnswers: Bool {
+        if case .none = requestBody { return !closeAfterResponses && pending.count >= Self.maxRequestsInFlight }
+        return false
+    }
+
+    /// Can a request whose body failed still be answered with an error status? Only if no
+    /// response is owed before it and none of its own has reached the client.
+    var canAnswerFailedRequest: Bool { pending.count == 1 && !inResponseBody }
 
     /// The byte counts moved since the last call (rewritten heads count as sent).
     func takeCounts() -> (up: Int, down: Int) {
@@ -77,7 +116,7 @@ final class HTTPForwarder {
     func pumpRequests(from client: BufferedStream, to upstream: BufferedStream) -> Outcome {
         while client.inputLength > 0 {
             switch requestBody {
-            case .none where closeAfterResponses:
+            case .none where closeAfterResponses || pending.count >= Self.maxRequestsInFlight:
                 return .progressed
             case .none:
                 let parsed = client.withInputPrefix(maxBytes: 16 * 1024) { ProxyRequestParser.parse($0) }
@@ -99,7 +138,7 @@ final class HTTPForwarder {
                     client.discardInput(head.headLength)
                     upstream.write(rewritten)
                     upstreamBytes += rewritten.count
-                    pendingMethods.append(head.method)
+                    pending.append(PendingRequest(method: head.method, version: head.version))
                     requestBody = Self.body(for: head.bodyFraming)
                     closeAfterResponses = head.wantsClose
                 }
@@ -108,8 +147,7 @@ final class HTTPForwarder {
                 upstreamBytes += moved
                 requestBody = remaining - moved == 0 ? .none : .length(remaining - moved)
             case .chunked(var scanner):
-                let step = client.withInputPrefix(maxBytes: 4096) { scanner.next(prefix: $0, available: client.inputLength) }
-                switch step {
+                switch Self.scanChunked(&scanner, in: client) {
                 case .forward(let count):
                     upstreamBytes += client.moveInput(count, to: upstream)
                     requestBody = .chunked(scanner)
@@ -120,10 +158,11 @@ final class HTTPForwarder {
                     requestBody = .chunked(scanner)
                     return .progressed
                 case .invalid(let reason):
-                    return .rejected(HTTPParseError(status: 400, reason: "malformed chunked request body: \(reason)"))
+                    return .bodyRejected(HTTPParseError(status: 400, reason: "malformed chunked request body: \(reason)"))
                 }
-            case .untilClose:
-                upstreamBytes += client.moveInput(to: upstream)
+            case .dechunked, .untilClose:
+                // Neither frames a request: the parser never gives a request these.
+                return .bodyRejected(HTTPParseError(status: 400, reason: "the request body cannot be framed"))
             }
         }
         return .progressed
@@ -141,14 +180,10 @@ final class HTTPForwarder {
                 case .invalid(let error):
                     return .invalidResponse(error.reason)
                 case .complete(let head):
-                    guard let method = pendingMethods.first else {
+                    guard let request = pending.first else {
                         return .invalidResponse("the upstream sent a response nobody asked for")
                     }
-                    downstreamBytes += upstream.moveInput(head.headLength, to: client)
-                    if head.isInterim { continue }
-                    pendingMethods.removeFirst()
-                    responseBody = Self.body(for: head.bodyFraming(requestMethod: method))
-                    inResponseBody = responseBody.isPresent
+                    if let failure = startResponse(head, to: request, from: upstream, to: client) { return failure }
                 }
             case .none:
                 inResponseBody = false
@@ -158,8 +193,7 @@ final class HTTPForwarder {
                 responseBody = remaining - moved == 0 ? .none : .length(remaining - moved)
                 inResponseBody = remaining - moved > 0
             case .chunked(var scanner):
-                let step = upstream.withInputPrefix(maxBytes: 4096) { scanner.next(prefix: $0, available: upstream.inputLength) }
-                switch step {
+                switch Self.scanChunked(&scanner, in: upstream) {
                 case .forward(let count):
                     downstreamBytes += upstream.moveInput(count, to: client)
                     responseBody = .chunked(scanner)
@@ -173,11 +207,91 @@ final class HTTPForwarder {
                 case .invalid(let reason):
                     return .invalidResponse("malformed chunked response body: \(reason)")
                 }
+            case .dechunked(var scanner):
+                let segment = Self.scanWindow(upstream, window: scanner.decisionWindow, undecided: { $0 == .needMore }) {
+                    scanner.nextSegment(prefix: $0, available: upstream.inputLength)
+                }
+                switch segment {
+                case .data(let count):
+                    downstreamBytes += upstream.moveInput(count, to: client)
+                    responseBody = .dechunked(scanner)
+                case .framing(let count):
+                    upstream.discardInput(count)
+                    responseBody = .dechunked(scanner)
+                case .end(let count):
+                    upstream.discardInput(count)
+                    responseBody = .none
+                    inResponseBody = false
+                    // The client reads this body until the connection closes: whatever came after
+                    // it (answers to requests pipelined behind) would be read as part of it.
+                    return .finished
+                case .needMore:
+                    responseBody = .dechunked(scanner)
+                    return .progressed
+                case .invalid(let reason):
+                    return .invalidResponse("malformed chunked response body: \(reason)")
+                }
             case .untilClose:
                 downstreamBytes += upstream.moveInput(to: client)
             }
         }
         return closeAfterResponses && !responsesPending ? .finished : .progressed
+    }
+
+    /// Passes a response head on (or drops it) and sets up its body. Returns an outcome only when
+    /// the response cannot be delivered.
+    private func startResponse(_ head: ResponseHead, to request: PendingRequest, from upstream: BufferedStream,
+                               to client: BufferedStream) -> Outcome? {
+        let framing = head.bodyFraming(requestMethod: request.method)
+        if head.isInterim {
+            // HTTP/1.0 has no 1xx responses: a server must not send one to an HTTP/1.0 client.
+            if request.version == .http10 {
+                upstream.discardInput(head.headLength)
+            } else {
+                downstreamBytes += upstream.moveInput(head.headLength, to: client)
+            }
+            return nil
+        }
+        if request.version == .http10, framing == .chunked {
+            guard head.isOnlyChunked else {
+                return .invalidResponse("the gateway applied a transfer coding besides chunked, which an HTTP/1.0 client"
+                    + " cannot receive")
+            }
+            let replacement = head.dechunkedForHTTP10Client()
+            upstream.discardInput(head.headLength)
+            client.write(replacement)
+            downstreamBytes += replacement.count
+            pending.removeFirst()
+            responseBody = .dechunked(ChunkedBodyScanner())
+            inResponseBody = true
+            // The decoded body ends where the connection does; nothing after it can be delivered.
+            closeAfterResponses = true
+            return nil
+        }
+        downstreamBytes += upstream.moveInput(head.headLength, to: client)
+        pending.removeFirst()
+        responseBody = Self.body(for: framing)
+        inResponseBody = responseBody.isPresent
+        return nil
+    }
+
+    /// Runs the scanner over the start of `stream`'s input.
+    private static func scanChunked(_ scanner: inout ChunkedBodyScanner, in stream: BufferedStream) -> ChunkedBodyScanner.Step {
+        scanWindow(stream, window: scanner.decisionWindow, undecided: { $0 == .needMore }) {
+            scanner.next(prefix: $0, available: stream.inputLength)
+        }
+    }
+
+    /// Calls `scan` with a short prefix of the input first (it rarely needs copying inside
+    /// libevent's buffer), and again with the whole `window` when that did not decide and more is
+    /// buffered: a chunk-size or trailer line may be longer than the short prefix, and a scanner
+    /// shown too little would wait for ever for bytes that are already here.
+    private static func scanWindow<R>(_ stream: BufferedStream, window: Int, undecided: (R) -> Bool,
+                                      _ scan: (UnsafeRawBufferPointer) -> R) -> R {
+        let short = 4096
+        let first = stream.withInputPrefix(maxBytes: short, scan)
+        guard undecided(first), stream.inputLength > short, window > short else { return first }
+        return stream.withInputPrefix(maxBytes: window, scan)
     }
 
     private static func body(for framing: BodyFraming) -> Body {

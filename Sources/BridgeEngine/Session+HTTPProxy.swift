@@ -84,6 +84,7 @@ extension Session {
         }
         downstream = tls
         tls.delegate = self
+        tls.setInputLimit(inputLimit)
         downstreamIsTLS = true
         connectRoute = upstream
         phase = .downstreamHandshake
@@ -114,24 +115,55 @@ extension Session {
                 waitForResponses(then: .handOver)
             case .rejected(let error):
                 waitForResponses(then: .refuse(status: error.status, reason: error.reason, close: "downstream_error"))
+            case .bodyRejected(let error):
+                requestBodyFailed(error, forwarder: forwarder)
+                return
             case .unauthorized:
                 waitForResponses(then: .refuse(status: 407, reason: "proxy authentication required", close: "refused"))
             }
+            // The client's last request is sent: what it sends after it is never read.
+            if forwarder.readsNoMoreRequests { downstream.disableReading() }
             pauseIfFull(source: downstream, destination: upstream)
         } else {
+            let waitedForAnswers = forwarder.waitsForAnswers
             let outcome = forwarder.pumpResponses(from: upstream, to: downstream)
             count(forwarder)
             if case .invalidResponse(let reason) = outcome {
-                finish("upstream_error", error: "the gateway's HTTP response could not be framed: \(reason)")
+                failUpstream("upstream_error", error: "the gateway's HTTP response could not be framed: \(reason)")
                 return
             }
             if outcome == .finished {
-                // The client asked to close after this response: deliver it, then end.
+                // The client asked to close after this response (or reads its body until the
+                // close): deliver it, then end.
                 beginDrain(close: "downstream_eof", error: nil)
                 return
             }
             pauseIfFull(source: upstream, destination: downstream)
             continueAfterResponses()
+            // Requests held back while the most allowed were in flight may go now.
+            if phase == .open, waitedForAnswers, !forwarder.waitsForAnswers, downstream.inputLength > 0 {
+                pumpHTTP(from: downstream)
+            }
+        }
+    }
+
+    /// May the merchant's side be read now? Not once it ended, not while the next request waits
+    /// for earlier answers or a refusal, and not after its last request.
+    var mayReadDownstream: Bool {
+        !downstreamEnded && afterResponses == nil && !(forwarder?.readsNoMoreRequests ?? false)
+    }
+
+    /// A request body went bad after its head was sent: the gateway waits for the rest, which
+    /// never comes. Its connection is closed without close_notify (so it sees a truncated request,
+    /// never a complete one), and the client gets the 400 if nothing is owed before it, else the
+    /// answers already here and then the close.
+    private func requestBodyFailed(_ error: HTTPParseError, forwarder: HTTPForwarder) {
+        downstream.disableReading()
+        if forwarder.canAnswerFailedRequest {
+            answer(error.status, error.reason, close: "downstream_error")
+        } else {
+            beginDrain(close: "downstream_error", error: "\(error.reason); answers to earlier requests were still owed,"
+                + " so the connection was closed instead of answered \(error.status)")
         }
     }
 

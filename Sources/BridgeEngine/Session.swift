@@ -102,6 +102,7 @@ final class Session: BufferedStreamDelegate {
 
     func start() {
         downstream.delegate = self
+        downstream.setInputLimit(inputLimit)
         timer = Timer(loop: worker.loop) { [weak self] in self?.timerFired() }
         if listener.accept == .httpProxy {
             beginProxyRequest()
@@ -217,6 +218,7 @@ final class Session: BufferedStreamDelegate {
                 return
             }
             stream.delegate = self
+            stream.setInputLimit(inputLimit)
             upstream = stream
             stream.enableReading()
             stream.enableWriting()
@@ -256,7 +258,7 @@ final class Session: BufferedStreamDelegate {
         timer.schedule(afterMilliseconds: limits.idleTimeout.milliseconds)
         // Bytes the merchant sent with its handshake are already buffered: pass them on now.
         if downstream.inputLength > 0 { streamHasInput(downstream) }
-        downstream.enableReading()
+        if phase == .open, mayReadDownstream, !pausedDownstream { downstream.enableReading() }
     }
 
     private func timerFired() {
@@ -312,6 +314,14 @@ final class Session: BufferedStreamDelegate {
         }
     }
 
+    /// The most bytes each stream buffers as input before it stops reading its socket, in every
+    /// phase: `buffer_size`, but never less than the longest head or chunked-body line the HTTP
+    /// parsers must see whole (a 64 KiB response head), or a parser could wait for ever. With the
+    /// output side bounded by `pauseIfFull`, a session holds about 2 × (`buffer_size` + one read)
+    /// whatever its peers do, and `max_sessions` bounds the process.
+    var inputLimit: Int { max(limits.bufferSize, Self.minimumInputLimit) }
+    static let minimumInputLimit = 80 * 1024
+
     /// How long the session may stay silent: `idle_timeout`, or the shorter `half_close_timeout`
     /// once the merchant has closed its side.
     var currentIdleLimit: Int64 {
@@ -342,7 +352,7 @@ final class Session: BufferedStreamDelegate {
         } else if pausedDownstream {
             pausedDownstream = false
             upstream?.setWriteLowWatermark(0)
-            if !downstreamEnded { downstream.enableReading() }
+            if mayReadDownstream { downstream.enableReading() }
         }
     }
 
@@ -461,8 +471,12 @@ final class Session: BufferedStreamDelegate {
         pendingClose = (close, error, phase)
         phase = .drain
         downstream.disableReading()
-        upstream?.free(sendCloseNotify: Self.isOrderly(close))
-        upstream = nil
+        if let upstream {
+            if upstreamTLS == nil { upstreamTLS = upstream.tlsDetails() }
+            bytesUp -= upstream.outputLength
+            upstream.free(sendCloseNotify: Self.isOrderly(close))
+            self.upstream = nil
+        }
         if downstream.outputLength == 0 {
             finish(close, error: error)
         } else {

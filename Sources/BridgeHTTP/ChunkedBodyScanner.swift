@@ -53,6 +53,11 @@ public struct ChunkedBodyScanner: Sendable {
         return false
     }
 
+    /// How many bytes from the body's current position `next`/`nextSegment` may need to see at
+    /// once to decide: the longest size line or trailer section, plus a data CRLF before it. Pass
+    /// a prefix this long (or all that is buffered) when a shorter one answered `.needMore`.
+    public var decisionWindow: Int { max(maxChunkSizeLine, maxTrailerBytes) + 2 }
+
     /// Looks at the start of what is buffered and says how much of it belongs to the body.
     ///
     /// `prefix` is a contiguous prefix of what is buffered; `available` the total buffered
@@ -63,40 +68,77 @@ public struct ChunkedBodyScanner: Sendable {
     public mutating func next(prefix: UnsafeRawBufferPointer, available: Int) -> Step {
         let available = max(available, prefix.count)
         var consumed = 0
-        func progress() -> Step { consumed > 0 ? .forward(consumed) : .needMore }
+        while true {
+            let rest = consumed < prefix.count ? UnsafeRawBufferPointer(rebasing: prefix[consumed...])
+                                               : UnsafeRawBufferPointer(start: nil, count: 0)
+            switch nextSegment(prefix: rest, available: available - consumed) {
+            case .data(let count), .framing(let count):
+                consumed += count
+            case .end(let count):
+                return .finished(consumed + count)
+            case .needMore:
+                return consumed > 0 ? .forward(consumed) : .needMore
+            case .invalid(let reason):
+                return .invalid(reason)
+            }
+        }
+    }
+
+    /// One piece of the body, for passing it on decoded (to an HTTP/1.0 client, which must never
+    /// receive chunked framing).
+    public enum Segment: Sendable, Equatable {
+        /// These many bytes are chunk data: pass them on.
+        case data(Int)
+        /// These many bytes are framing (size lines, the CRLF after data, trailer lines): drop them.
+        case framing(Int)
+        /// These many framing bytes end the body: the last trailer line's CRLF or the final CRLF.
+        case end(Int)
+        /// As `Step.needMore`.
+        case needMore
+        /// As `Step.invalid`.
+        case invalid(String)
+    }
+
+    /// Like `next`, but stops where chunk data and framing meet, so the caller can keep the one and
+    /// drop the other. Framing is checked exactly as by `next`.
+    public mutating func nextSegment(prefix: UnsafeRawBufferPointer, available: Int) -> Segment {
+        let available = max(available, prefix.count)
+        var consumed = 0
+        func framingSoFar() -> Segment { consumed > 0 ? .framing(consumed) : .needMore }
 
         while true {
             switch state {
             case .failed(let reason):
                 return .invalid(reason)
             case .done:
-                return .finished(consumed)
+                return .end(consumed)
             case .data(let remaining):
-                let take = min(remaining, available - consumed)
-                guard take > 0 else { return progress() }
-                consumed += take
+                if consumed > 0 { return .framing(consumed) }
+                let take = min(remaining, available)
+                guard take > 0 else { return .needMore }
                 state = take == remaining ? .dataCR : .data(remaining: remaining - take)
+                return .data(take)
             case .dataCR, .dataLF:
-                guard consumed < prefix.count else { return progress() }
+                guard consumed < prefix.count else { return framingSoFar() }
                 let expectingCR: Bool
                 if case .dataCR = state { expectingCR = true } else { expectingCR = false }
                 guard prefix[consumed] == (expectingCR ? ASCII.cr : ASCII.lf) else {
-                    return fail("chunk data is not followed by CRLF")
+                    return failed("chunk data is not followed by CRLF")
                 }
                 consumed += 1
                 state = expectingCR ? .dataLF : .sizeLine
             case .sizeLine:
                 switch Self.findLine(prefix, from: consumed, maxLength: maxChunkSizeLine) {
                 case .notYet:
-                    return progress()
+                    return framingSoFar()
                 case .tooLong:
-                    return fail("a chunk-size line is longer than \(maxChunkSizeLine) bytes")
+                    return failed("a chunk-size line is longer than \(maxChunkSizeLine) bytes")
                 case .bad(let reason):
-                    return fail("a chunk-size line \(reason)")
+                    return failed("a chunk-size line \(reason)")
                 case .line(let contentEnd):
                     switch Self.chunkSize(prefix[consumed..<contentEnd]) {
                     case .failure(let error):
-                        return fail(error.text)
+                        return failed(error.text)
                     case .success(let size):
                         consumed = contentEnd + 2
                         state = size == 0 ? .trailers : .data(remaining: size)
@@ -105,24 +147,24 @@ public struct ChunkedBodyScanner: Sendable {
             case .trailers:
                 switch Self.findLine(prefix, from: consumed, maxLength: maxTrailerBytes - trailerBytes) {
                 case .notYet:
-                    return progress()
+                    return framingSoFar()
                 case .tooLong:
-                    return fail("the trailers are longer than \(maxTrailerBytes) bytes")
+                    return failed("the trailers are longer than \(maxTrailerBytes) bytes")
                 case .bad(let reason):
-                    return fail("a trailer line \(reason)")
+                    return failed("a trailer line \(reason)")
                 case .line(let contentEnd):
                     let lineLength = contentEnd + 2 - consumed
                     if contentEnd == consumed {
                         state = .done
-                        return .finished(consumed + 2)
+                        return .end(consumed + 2)
                     }
                     switch parseHeaderLine(prefix[consumed..<contentEnd], number: 1, status: 400) {
                     case .failure:
-                        return fail("a trailer line is malformed")
+                        return failed("a trailer line is malformed")
                     case .success(let field):
                         let name = field.name.asciiLowercased
                         if name == "content-length" || name == "transfer-encoding" || name == "host" {
-                            return fail("a trailer carries \(field.name), which must not be sent as a trailer")
+                            return failed("a trailer carries \(field.name), which must not be sent as a trailer")
                         }
                     }
                     trailerBytes += lineLength
@@ -132,7 +174,7 @@ public struct ChunkedBodyScanner: Sendable {
         }
     }
 
-    private mutating func fail(_ reason: String) -> Step {
+    private mutating func failed(_ reason: String) -> Segment {
         state = .failed(reason)
         return .invalid(reason)
     }

@@ -3,42 +3,50 @@
 ///
 /// Framing is where request smuggling lives: two parsers that disagree on where a body ends see
 /// different requests. So every way of making the length ambiguous is refused outright rather than
-/// resolved by a precedence rule the gateway might not share.
+/// resolved by a precedence rule the gateway (or the merchant's old client) might not share. That
+/// includes spellings RFC 9110 lets a recipient accept, such as `Content-Length: 5, 5`, two equal
+/// `Content-Length` lines, or an empty element in `Transfer-Encoding` (`chunked,`): the bridge
+/// forwards header lines as they came, so whatever it accepts, the next parser must read the same.
 struct MessageFields {
-    /// The agreed `Content-Length`, if any line carried one.
+    /// The one `Content-Length`, if a line carried one.
     var contentLength: Int?
     /// Every `Transfer-Encoding` element across all lines, in order, lowercased and trimmed.
     var transferCodings: [String] = []
-    /// True if any `Transfer-Encoding` line was present (even an empty one).
+    /// True if any `Transfer-Encoding` line was present.
     var hasTransferEncoding = false
     /// The options named by `Connection`, lowercased.
     var connectionOptions: [String] = []
     /// How many `Host` lines there were.
     var hostCount = 0
 
-    /// Reads the fields, refusing (with `status`) a `Content-Length` that is not digits or whose
-    /// values differ, and a `Connection` value that is not a list of tokens.
+    /// Reads the fields, refusing (with `status`): a `Content-Length` that is not one decimal
+    /// number on one line; a `Transfer-Encoding` line that is empty or has an empty element; a
+    /// `Connection` value that is not a list of tokens.
     static func read(_ headers: [HTTPHeader], status: Int) -> Result<MessageFields, HTTPParseError> {
         var fields = MessageFields()
         for header in headers {
             let name = header.name
             if name.equalsIgnoringASCIICase("content-length") {
                 let elements = listElements(header.value, keepingEmpty: true)
-                guard !elements.isEmpty else {
+                guard !elements.isEmpty, elements != [""] else {
                     return .failure(HTTPParseError(status: status, reason: "Content-Length is empty"))
                 }
-                for element in elements {
-                    guard let length = decimalValue(element) else {
-                        return .failure(HTTPParseError(status: status, reason: "Content-Length is not a decimal number"))
-                    }
-                    if let previous = fields.contentLength, previous != length {
-                        return .failure(HTTPParseError(status: status, reason: "Content-Length values differ"))
-                    }
-                    fields.contentLength = length
+                guard let length = elements.count == 1 ? decimalValue(elements[0]) : nil else {
+                    let reason = elements.count > 1 && elements.allSatisfy({ decimalValue($0) != nil })
+                        ? "Content-Length has more than one value" : "Content-Length is not a decimal number"
+                    return .failure(HTTPParseError(status: status, reason: reason))
                 }
+                guard fields.contentLength == nil else {
+                    return .failure(HTTPParseError(status: status, reason: "Content-Length appears on more than one line"))
+                }
+                fields.contentLength = length
             } else if name.equalsIgnoringASCIICase("transfer-encoding") {
                 fields.hasTransferEncoding = true
-                fields.transferCodings += listElements(header.value, keepingEmpty: false).map(\.asciiLowercased)
+                let elements = listElements(header.value, keepingEmpty: true)
+                guard !elements.contains("") else {
+                    return .failure(HTTPParseError(status: status, reason: "Transfer-Encoding is empty or has an empty element"))
+                }
+                fields.transferCodings += elements.map(\.asciiLowercased)
             } else if name.equalsIgnoringASCIICase("connection") {
                 for element in listElements(header.value, keepingEmpty: false) {
                     guard element.utf8.allSatisfy(ASCII.isTokenChar) else {

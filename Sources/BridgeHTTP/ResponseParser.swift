@@ -59,7 +59,7 @@ public enum ResponseParser {
             }
         }
         return .complete(ResponseHead(
-            status: statusLine.status, version: statusLine.version, headers: headers,
+            status: statusLine.status, reason: statusLine.reason, version: statusLine.version, headers: headers,
             headLength: reader.position, wantsClose: fields.wantsClose(version: statusLine.version)))
     }
 
@@ -76,6 +76,7 @@ public enum ResponseParser {
 struct StatusLine {
     var version: HTTPVersion
     var status: Int
+    var reason: String
 
     /// `HTTP/d.d ddd ` before the reason phrase, where `0` stands for any digit.
     private static let pattern: [UInt8] = Array("HTTP/0.0 000 ".utf8)
@@ -105,6 +106,7 @@ struct StatusLine {
         let status = line[(start + 9)..<(start + 12)].reduce(0) { $0 * 10 + Int($1 - 0x30) }
         guard (100...599).contains(status) else { return failure("the status code is outside 100-599") }
         guard status != 101 else { return failure("the gateway switched protocols, but upgrades are not forwarded") }
-        return .success(StatusLine(version: minor == 0x31 ? .http11 : .http10, status: status))
+        let reason = String(decoding: line[(start + pattern.count)...], as: UTF8.self)
+        return .success(StatusLine(version: minor == 0x31 ? .http11 : .http10, status: status, reason: reason))
     }
 }

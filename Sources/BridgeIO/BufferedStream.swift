@@ -59,6 +59,12 @@ public final class BufferedStream {
     private var underlyingOutputWatch: OpaquePointer?
     /// `streamDrained` fires at or below this many queued bytes.
     private var writeLowWatermark = 0
+    /// The most input bytes the stream holds before it stops reading the socket (0: no limit).
+    private var inputLimit = 0
+    /// The owner wants input (`enableReading`); reading may still be held by `inputLimit`.
+    private var readingWanted = false
+    /// A plain socket's reading is held because the input buffer reached `inputLimit`.
+    private var heldAtInputLimit = false
 
     /// Wraps an accepted or connected plain socket. The stream owns `fd` from now on.
     public init(socket fd: Int32, loop: EventLoop) {
@@ -224,10 +230,11 @@ public final class BufferedStream {
         delegate?.stream(self, reported: event)
     }
 
-    /// Starts delivering input.
+    /// Starts delivering input (up to the input limit, see `setInputLimit`).
     public func enableReading() {
+        readingWanted = true
         if let readEvent {
-            if !readEnded { event_add(readEvent, nil) }
+            if !readEnded, !heldAtInputLimit { event_add(readEvent, nil) }
         } else {
             bufferevent_enable(bev, Int16(EV_READ))
         }
@@ -235,10 +242,42 @@ public final class BufferedStream {
 
     /// Stops reading from the socket; queued input stays.
     public func disableReading() {
+        readingWanted = false
         if let readEvent {
             event_del(readEvent)
         } else {
             bufferevent_disable(bev, Int16(EV_READ))
+        }
+    }
+
+    /// Bounds the input buffer: once it holds `bytes`, the stream stops reading the socket until
+    /// the owner has taken input out (moved or discarded it), whatever the owner asked with
+    /// `enableReading`. So an owner that cannot use its input yet (a parser waiting for a peer, a
+    /// session that reads nothing more) never makes the bridge buffer without limit: the bytes
+    /// wait in the kernel and TCP pushes back on the sender. One read may pass the limit by up to
+    /// a read's worth (16 KiB, or one TLS record).
+    public func setInputLimit(_ bytes: Int) {
+        inputLimit = max(bytes, 0)
+        if readEvent == nil {
+            // libevent holds a bufferevent's reading at its read high-water mark and resumes it
+            // when the input shrinks below; for a TLS filter it holds the socket below too.
+            bufferevent_setwatermark(bev, Int16(EV_READ), 0, inputLimit)
+        } else {
+            holdOrResumeReading()
+        }
+    }
+
+    /// For a plain socket read by `readEvent`: hold reading while the input is at its limit,
+    /// resume once it is below (and the owner wants input).
+    private func holdOrResumeReading() {
+        guard let readEvent, inputLimit > 0 else { return }
+        let full = inputLength >= inputLimit
+        if full, !heldAtInputLimit {
+            heldAtInputLimit = true
+            event_del(readEvent)
+        } else if !full, heldAtInputLimit {
+            heldAtInputLimit = false
+            if readingWanted, !readEnded { event_add(readEvent, nil) }
         }
     }
 
@@ -254,13 +293,18 @@ public final class BufferedStream {
     private func socketReadable() {
         guard !freed, let readEvent else { return }
         var status: Int32 = 0
-        let count = tb_read_socket(bufferevent_get_input(bev), bufferevent_getfd(bev), Self.readChunk,
-                                   Self.readsPerWakeup, &status)
+        var reads = Self.readsPerWakeup
+        if inputLimit > 0 {
+            let room = inputLimit - inputLength
+            reads = Int32(max(1, min(Int(reads), (room + Self.readChunk - 1) / Self.readChunk)))
+        }
+        let count = tb_read_socket(bufferevent_get_input(bev), bufferevent_getfd(bev), Self.readChunk, reads, &status)
         if status != Int32(TB_READ_MORE) {
             // Both stay readable for ever (level-triggered): stop asking.
             readEnded = true
             event_del(readEvent)
         }
+        holdOrResumeReading()
         if count > 0 { delegate?.streamHasInput(self) }
         guard !freed, status != Int32(TB_READ_MORE) else { return }
         delegate?.stream(self, reported: status == Int32(TB_READ_EOF) ? .endOfStream : .failed(errnoText(status)))
@@ -290,6 +334,7 @@ public final class BufferedStream {
             if evbuffer_get_length(input) > 0 {
                 evbuffer_add_buffer(bufferevent_get_output(other.bev), input)
             }
+            holdOrResumeReading()
         }
         return count
     }
@@ -325,13 +370,16 @@ public final class BufferedStream {
     /// Drops the first `count` input bytes (a request head the bridge rewrote).
     public func discardInput(_ count: Int) {
         evbuffer_drain(bufferevent_get_input(bev), count)
+        holdOrResumeReading()
     }
 
     /// Moves the first `count` input bytes to `other`'s output without copying. Returns the count moved.
     @discardableResult
     public func moveInput(_ count: Int, to other: BufferedStream) -> Int {
         guard count > 0 else { return 0 }
-        return Int(evbuffer_remove_buffer(bufferevent_get_input(bev), bufferevent_get_output(other.bev), count))
+        let moved = Int(evbuffer_remove_buffer(bufferevent_get_input(bev), bufferevent_get_output(other.bev), count))
+        holdOrResumeReading()
+        return moved
     }
 
     /// Queues bytes the bridge itself produced (a PROXY header, an HTTP answer) for the peer.

@@ -20,10 +20,20 @@ struct RequestFramingTests {
         #expect(framing("") == BodyFraming.none)
     }
 
-    @Test("accepts repeated identical Content-Length values")
+    @Test("refuses Content-Length given twice even with equal values: it is forwarded as sent")
     func identicalLengths() {
-        #expect(framing("Content-Length: 7\r\nContent-Length: 7\r\n") == .length(7))
-        #expect(framing("Content-Length: 7, 7\r\n") == .length(7))
+        #expect(refusal("Content-Length: 7\r\nContent-Length: 7\r\n")
+            == HTTPParseError(status: 400, reason: "Content-Length appears on more than one line"))
+        #expect(refusal("Content-Length: 7, 7\r\n") == HTTPParseError(status: 400, reason: "Content-Length has more than one value"))
+        #expect(refusal("content-length: 5\r\nContent-Length:5\r\n")?.status == 400)
+    }
+
+    @Test("refuses empty Transfer-Encoding elements and lines with 400", arguments: [
+        "Transfer-Encoding: chunked,\r\n", "Transfer-Encoding: ,chunked\r\n", "Transfer-Encoding: chunked, ,\r\n",
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding:\r\n", "Transfer-Encoding:\r\nTransfer-Encoding: chunked\r\n",
+    ])
+    func emptyTransferCodingElements(lines: String) {
+        #expect(refusal(lines) == HTTPParseError(status: 400, reason: "Transfer-Encoding is empty or has an empty element"))
     }
 
     @Test("refuses differing or non-decimal Content-Length with 400", arguments: [
