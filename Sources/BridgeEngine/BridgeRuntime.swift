@@ -95,13 +95,7 @@ public final class BridgeRuntime: Sendable {
 
     /// Is `address` one this bridge listens on (exactly, or through a wildcard listen address)?
     func isOwnListener(_ address: SocketAddress) -> Bool {
-        config.listeners.contains { listener in
-            guard listener.listen.port == address.port else { return false }
-            guard let bytes = ipAddressBytes(listener.listen.host == "localhost" ? "127.0.0.1" : listener.listen.host) else {
-                return false
-            }
-            return bytes == address.ipBytes || bytes.allSatisfy { $0 == 0 }
-        }
+        config.isOwnListener(address)
     }
 
     /// Counts a new session from `source` if the limits allow it; otherwise says which limit.

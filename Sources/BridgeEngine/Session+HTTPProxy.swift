@@ -74,7 +74,7 @@ extension Session {
 
     /// `200 Connection established`, then the client's TLS, terminated with the target's certificate.
     private func openTunnel(_ head: ProxyRequestHead, host: String, upstream: String) {
-        guard let context = worker.runtime.downstreams[listener.name] else { return }
+        guard let context = runtime.downstreams[listener.name] else { return }
         downstream.discardInput(head.headLength)
         downstream.write(HTTPResponse.connectionEstablished)
         httpStatus = 200
@@ -95,7 +95,7 @@ extension Session {
 
     /// Checks `Proxy-Authorization` when the listener has `proxy_auth`; compares in constant time.
     func authorized(_ head: ProxyRequestHead) -> Bool {
-        guard let credentials = worker.runtime.proxyCredentials[listener.name] else { return true }
+        guard let credentials = runtime.proxyCredentials[listener.name] else { return true }
         guard let offered = basicCredentials(head.header("Proxy-Authorization")) else { return false }
         return credentials.matches(user: offered.user, password: offered.password)
     }
@@ -212,10 +212,8 @@ extension Session {
             upstream.free(sendCloseNotify: false)
             self.upstream = nil
         }
-        resolution?.cancel()
-        resolution = nil
-        connection?.cancel()
-        connection = nil
+        dial?.cancel()
+        dial = nil
         let status = close.hasSuffix("timeout") ? 504 : 502
         answer(status, Self.gatewayFailure(error, destination: destination?.name ?? "the gateway"), close: close, error: error)
     }

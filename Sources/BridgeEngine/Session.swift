@@ -24,6 +24,10 @@ final class Session: BufferedStreamDelegate {
 
     let id: String
     unowned let worker: Worker
+    /// The configuration generation the session was accepted under. It is the only one the
+    /// session reads, from accept to record: a reload meanwhile changes nothing for it (its
+    /// routes, upstream contexts, limits and credentials stay those it started with).
+    let runtime: BridgeRuntime
     let listener: ListenerConfig
     let limits: LimitsConfig
     let downstreamAddress: String
@@ -38,12 +42,11 @@ final class Session: BufferedStreamDelegate {
     var destination: Destination?
     /// The stream toward the destination (called upstream for both directions).
     var upstream: BufferedStream?
-    var resolution: Resolution?
-    var connection: Connection?
+    /// Reaching the destination, until it hands over `upstream` (see `Dialer`).
+    var dial: Dialer?
     private var dialled: SocketAddress?
     private var destinationConnected = false
-    /// When the upstream TLS handshake started and how long it took, for the record and metrics.
-    private var handshakeStarted: Int64 = 0
+    /// How long the upstream TLS handshake took, for the record and metrics.
     private var handshakeMilliseconds: Int?
     /// The merchant's (or gateway's) address, and the listener address it connected to.
     let downstreamPeer: SocketAddress?
@@ -91,7 +94,8 @@ final class Session: BufferedStreamDelegate {
         self.downstreamLocal = local
         self.worker = worker
         self.listener = listener
-        self.limits = worker.runtime.config.limits
+        self.runtime = worker.runtime
+        self.limits = runtime.config.limits
         self.downstreamAddress = peer?.description ?? "unknown"
         self.downstream = downstream
         self.downstreamIsTLS = listener.accept == .tls || (listener.accept == .httpProxy && downstream.isTLS)
@@ -134,11 +138,11 @@ final class Session: BufferedStreamDelegate {
     }
 
     func route(serverName: String?) {
-        if let connectRoute, let context = worker.runtime.upstreams[connectRoute] {
+        if let connectRoute, let context = runtime.upstreams[connectRoute] {
             destination = .upstream(context)
-        } else if let backendName = listener.backend, let backend = worker.runtime.backends[backendName] {
+        } else if let backendName = listener.backend, let backend = runtime.backends[backendName] {
             destination = .backend(backend)
-        } else if let name = listener.upstreamName(forServerName: serverName), let context = worker.runtime.upstreams[name] {
+        } else if let name = listener.upstreamName(forServerName: serverName), let context = runtime.upstreams[name] {
             destination = .upstream(context)
         } else {
             finish("refused", error: "no route for server name \(serverName.map { "\"\($0)\"" } ?? "(none sent)")"
@@ -146,119 +150,54 @@ final class Session: BufferedStreamDelegate {
             return
         }
         phase = .resolve
-        timer.schedule(afterMilliseconds: limits.connectTimeout.milliseconds)
-        let address = destination!.address
-        resolution = Resolution(loop: worker.loop, host: address.host, port: address.port) { [weak self] result in
-            self?.resolved(result)
-        }
-    }
-
-    private func resolved(_ result: Resolution.Result) {
-        resolution = nil
-        switch result {
-        case .failed(let reason):
-            failUpstream("upstream_error", error: "could not resolve \(destination?.address.host ?? "?"): \(reason)")
-        case .addresses(var addresses):
-            if case .backend(let backend) = destination, backend.config.tls == .legacy, !backend.config.unsafePublicBackend {
-                // Legacy TLS stays on the merchant's side, also when a name resolves elsewhere.
-                let resolvedCount = addresses.count
-                addresses = addresses.filter { isLoopbackOrPrivate($0.ipBytes) }
-                if addresses.isEmpty {
-                    failUpstream("upstream_error", error: "backend \(backend.config.name) (\(backend.config.address.host)) resolves to"
-                        + " \(resolvedCount) public address(es) only; legacy TLS is allowed only at loopback or private addresses"
-                        + " (set unsafe_public_backend = true if this network is yours)")
-                    return
-                }
-            }
-            // A hosts-file entry that sends the gateway's name to this bridge (the legacy-TLS set-up
-            // on the merchant's host) would make the bridge dial its own listener.
-            let own = addresses.filter { worker.runtime.isOwnListener($0) }
-            if !own.isEmpty {
-                addresses.removeAll { worker.runtime.isOwnListener($0) }
-                if addresses.isEmpty {
-                    failUpstream("upstream_error", error: "\(destination?.address.host ?? "?") resolves to this bridge's own"
-                        + " listener (\(own[0])): a hosts-file entry for the gateway's name? Set [dns] nameservers so the"
-                        + " bridge resolves the real gateway, or give the upstream address as an IP")
-                    return
-                }
-            }
-            phase = .connect
-            connection = Connection(loop: worker.loop, addresses: addresses) { [weak self] result in
-                self?.connected(result)
+        timer.cancel()
+        let preamble = listener.proxyProtocol.flatMap { version in
+            downstreamPeer.flatMap { source in
+                downstreamLocal.map { ProxyProtocolHeader.bytes(version, source: source, destination: $0) }
             }
         }
+        let runtime = self.runtime
+        let dial = Dialer(to: destination!, loop: worker.loop, limits: limits, isOwnAddress: { runtime.isOwnListener($0) },
+                          preamble: preamble) { [weak self] event in self?.dialReported(event) }
+        self.dial = dial
+        dial.start()
     }
 
-    private func connected(_ result: Connection.Result) {
-        connection = nil
-        switch result {
-        case .failed(let address, let reason):
-            dialled = address
-            failUpstream("upstream_error", error: reason)
-        case .connected(let fd, let address):
-            dialled = address
+    private func dialReported(_ event: Dialer.Event) {
+        switch event {
+        case .stepped(let step):
+            phase = Phase(rawValue: step.rawValue) ?? phase
+            if step == .handshake { destinationConnected = true }
+        case .failed(let failure):
+            dial = nil
+            dialled = failure.address
+            destinationConnected = failure.connected
+            upstreamTLS = failure.tls ?? upstreamTLS
+            phase = Phase(rawValue: failure.step.rawValue) ?? phase
+            failUpstream(failure.close, error: failure.error)
+        case .ready(let ready):
+            dial = nil
+            dialled = ready.address
             destinationConnected = true
-            sendProxyProtocolHeader(on: fd)
-            let stream: BufferedStream?
-            switch destination {
-            case .upstream(let context):
-                stream = BufferedStream(tlsClientSocket: fd, context: context, loop: worker.loop)
-            case .backend(let backend):
-                if let context = backend.tls {
-                    stream = BufferedStream(tlsClientSocket: fd, context: context, loop: worker.loop)
-                } else {
-                    stream = BufferedStream(socket: fd, loop: worker.loop)
-                }
-            case nil:
-                stream = nil
-                close(fd)
-            }
-            guard let stream else {
-                failUpstream("upstream_error", error: "OpenSSL could not set up a TLS connection for \(destination?.name ?? "?")")
-                return
-            }
-            stream.delegate = self
-            stream.setInputLimit(inputLimit)
-            upstream = stream
-            stream.enableReading()
-            stream.enableWriting()
-            if case .backend(let backend) = destination, backend.tls == nil {
-                upstreamHandshakeCompleted()
-                return
-            }
-            phase = .handshake
-            handshakeStarted = EventLoop.monotonicMilliseconds()
-            timer.schedule(afterMilliseconds: limits.handshakeTimeout.milliseconds)
+            upstreamTLS = ready.tls
+            handshakeMilliseconds = ready.handshakeMilliseconds
+            ready.stream.delegate = self
+            ready.stream.setInputLimit(inputLimit)
+            upstream = ready.stream
+            upstreamOpened()
         }
     }
 
-    /// PROXY protocol goes first on the wire, before any TLS: written straight to the fresh socket,
-    /// whose send buffer is empty, so the few bytes always fit.
-    private func sendProxyProtocolHeader(on fd: Int32) {
-        guard let version = listener.proxyProtocol, let source = downstreamPeer, let local = downstreamLocal else { return }
-        let header = ProxyProtocolHeader.bytes(version, source: source, destination: local)
-        _ = header.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    }
-
-    private func upstreamHandshakeCompleted() {
-        guard let upstream else { return }
-        upstreamTLS = upstream.tlsDetails()
-        if upstreamTLS != nil { handshakeMilliseconds = Int(EventLoop.monotonicMilliseconds() - handshakeStarted) }
-        if case .backend(let backend) = destination, let context = backend.tls, !context.pinMatches(upstreamTLS) {
-            failUpstream("upstream_error", error: "backend \(backend.config.name) presented a certificate with SHA-256"
-                + " \(upstreamTLS?.peerFingerprint ?? "-"), which does not match pin_sha256; nothing was delivered")
-            return
-        }
-        if case .backend(let backend) = destination, backend.config.pinSHA256 != nil {
-            // Verified by the pin, not by a chain: say so rather than repeat OpenSSL's chain verdict.
-            upstreamTLS?.verification = "pinned"
-        }
+    /// The destination is connected, handshaken and verified: start relaying.
+    private func upstreamOpened() {
         phase = .open
         lastActivity = EventLoop.monotonicMilliseconds()
         timer.schedule(afterMilliseconds: limits.idleTimeout.milliseconds)
         // Bytes the merchant sent with its handshake are already buffered: pass them on now.
         if downstream.inputLength > 0 { streamHasInput(downstream) }
         if phase == .open, mayReadDownstream, !pausedDownstream { downstream.enableReading() }
+        // A gateway may speak first: what it sent with its handshake is buffered too.
+        if phase == .open, let upstream, upstream.inputLength > 0 { streamHasInput(upstream) }
     }
 
     private func timerFired() {
@@ -269,11 +208,8 @@ final class Session: BufferedStreamDelegate {
             offered = downstream.clientHello()
             finish("handshake_timeout", error: "the merchant did not complete the TLS handshake within handshake_timeout"
                 + " (\(limits.handshakeTimeout.text))")
-        case .resolve, .connect:
-            let target = dialled.map(String.init(describing:)) ?? destination?.address.description ?? "?"
-            failUpstream("connect_timeout", error: "no connection to \(target) within connect_timeout (\(limits.connectTimeout.text)), phase \(phase.rawValue)")
-        case .handshake:
-            failUpstream("handshake_timeout", error: "the upstream did not complete the TLS handshake within handshake_timeout (\(limits.handshakeTimeout.text))")
+        case .resolve, .connect, .handshake:
+            break  // the dial keeps its own time (see `Dialer`)
         case .open, .drain:
             let idle = EventLoop.monotonicMilliseconds() - lastActivity
             let limit = currentIdleLimit
@@ -431,12 +367,8 @@ final class Session: BufferedStreamDelegate {
     private func upstreamReported(_ event: StreamEvent) {
         switch event {
         case .connected:
-            upstreamHandshakeCompleted()
+            break  // the dial reported the handshake
         case .endOfStream, .endOfStreamWithoutCloseNotify:
-            guard phase == .open else {
-                upstreamHandshakeFailed("the upstream closed the connection during the TLS handshake")
-                return
-            }
             if let upstream { bytesDown += upstream.moveInput(to: downstream) }
             // A missing close_notify is common (many servers just close TCP) and every byte did
             // arrive, so it is not an error; the record says which it was.
@@ -444,9 +376,7 @@ final class Session: BufferedStreamDelegate {
             beginDrain(close: "upstream_eof", error: nil)
         case .failed(let reason):
             let error = "upstream \(dialled.map(String.init(describing:)) ?? "?"): \(reason)"
-            if phase == .handshake {
-                upstreamHandshakeFailed(reason)
-            } else if phase == .open, forwarder == nil, let upstream {
+            if phase == .open, forwarder == nil, let upstream {
                 // What arrived before the failure came whole through TLS: the merchant gets it,
                 // then a close without close_notify (see `finish`), so a TLS merchant can tell.
                 bytesDown += upstream.moveInput(to: downstream)
@@ -455,15 +385,6 @@ final class Session: BufferedStreamDelegate {
                 finish("upstream_error", error: error)
             }
         }
-    }
-
-    private func upstreamHandshakeFailed(_ reason: String) {
-        upstreamTLS = upstream?.tlsDetails()
-        var text = "TLS handshake with \(destination?.name ?? "?") at \(dialled.map(String.init(describing:)) ?? "?") failed: \(reason)"
-        if let verification = upstreamTLS?.verification, verification != "ok" {
-            text += "; certificate verify failed: \(verification)"
-        }
-        failUpstream("upstream_error", error: text)
     }
 
     /// The upstream ended or broke: deliver what is queued for the merchant, then close.
@@ -498,10 +419,8 @@ final class Session: BufferedStreamDelegate {
         let endedIn = pendingClose?.phase ?? phase
         let orderly = Self.isOrderly(close)
         timer?.cancel()
-        resolution?.cancel()
-        resolution = nil
-        connection?.cancel()
-        connection = nil
+        dial?.cancel()
+        dial = nil
         if let upstream {
             if upstreamTLS == nil { upstreamTLS = upstream.tlsDetails() }
             bytesUp -= upstream.outputLength
@@ -543,41 +462,6 @@ final class Session: BufferedStreamDelegate {
             bytes: .init(up: max(bytesUp, 0), down: max(bytesDown, 0)),
             durationMs: Int(EventLoop.monotonicMilliseconds() - startMilliseconds),
             phase: phase.rawValue, close: close, error: error, hint: hint)
-    }
-}
-
-/// Where a session goes: toward the gateway, or (inbound) to one of the merchant's servers.
-enum Destination {
-    case upstream(UpstreamTLSContext)
-    case backend(BackendRuntime)
-
-    var name: String {
-        switch self {
-        case .upstream(let context): context.config.name
-        case .backend(let backend): backend.config.name
-        }
-    }
-
-    var address: HostPort {
-        switch self {
-        case .upstream(let context): context.config.address
-        case .backend(let backend): backend.config.address
-        }
-    }
-
-    /// The name sent as SNI and verified, for the record (nil when none).
-    var serverName: String? {
-        switch self {
-        case .upstream(let context): context.nameIsIPLiteral ? nil : context.config.verifiedName
-        case .backend(let backend): backend.tls == nil ? nil : backend.config.serverName
-        }
-    }
-
-    var clientCertificateSubject: String? {
-        switch self {
-        case .upstream(let context): context.clientCertificateSubject
-        case .backend: nil
-        }
     }
 }
 

@@ -26,7 +26,7 @@ struct ProbeCommand: ParsableCommand {
         var failed = 0
         for upstream in config.upstreams where upstreams.isEmpty || upstreams.contains(upstream.name) {
             guard let context = contexts.upstreams[upstream.name] else { continue }
-            let result = UpstreamProbe.run(context, timeout: config.limits.handshakeTimeout)
+            let result = UpstreamProbe.run(context, config: config)
             print("upstream \(upstream.name) (\(upstream.address), verifying \(upstream.verifiedName)):")
             if let address = result.address { print("  connected to \(address) in \(result.milliseconds) ms") }
             if let details = result.details, result.error == nil {

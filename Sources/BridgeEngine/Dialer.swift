@@ -1,0 +1,281 @@
+import BridgeIO
+import BridgeModel
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The one way the bridge reaches a destination. Sessions, `probe` and `/healthz?deep=1` all dial
+/// through it, so a probe proves the route that real sessions take.
+///
+/// Resolves the name through the loop's resolver (`[dns]`), drops the addresses that are this
+/// bridge's own listeners (and, for a legacy backend, public ones), connects to each address in turn
+/// within `connect_timeout`, writes an optional preamble (a PROXY protocol header) on the fresh
+/// socket, then runs the TLS handshake with the destination's policy within `handshake_timeout`
+/// and checks a backend's pin. Until it hands the ready stream over, it owns every resource of the
+/// dial; `cancel()` releases them all, and nothing is reported after it.
+final class Dialer: BufferedStreamDelegate {
+    /// Where a dial is; a session's record names the step a failure happened in.
+    enum Step: String {
+        case resolve, connect, handshake
+    }
+
+    /// Why a dial failed, worded for the record.
+    struct Failure {
+        var step: Step
+        /// The record's `close`: `upstream_error`, `connect_timeout` or `handshake_timeout`.
+        var close: String
+        var error: String
+        /// The address connected to (or last tried), if any.
+        var address: SocketAddress?
+        /// What the handshake got to, when it started.
+        var tls: TLSDetails?
+        /// Did a TCP connection exist (the failure came after connect)?
+        var connected: Bool
+    }
+
+    /// A connection ready for data: handshaken (or plain, for a plain backend), verified.
+    struct Ready {
+        var stream: BufferedStream
+        var address: SocketAddress
+        var tls: TLSDetails?
+        var handshakeMilliseconds: Int?
+    }
+
+    enum Event {
+        /// The dial moved on to this step.
+        case stepped(Step)
+        case ready(Ready)
+        case failed(Failure)
+    }
+
+    private let destination: Destination
+    private let loop: EventLoop
+    private let connectTimeout: Duration
+    private let handshakeTimeout: Duration
+    private let isOwnAddress: (SocketAddress) -> Bool
+    private let preamble: [UInt8]?
+    private var report: ((Event) -> Void)?
+    private var timer: Timer?
+    private(set) var step = Step.resolve
+    private var resolution: Resolution?
+    private var connection: Connection?
+    private var stream: BufferedStream?
+    private var address: SocketAddress?
+    private var handshakeStarted: Int64 = 0
+
+    /// Prepares a dial; `start()` begins it. `report` runs on the loop's thread, possibly within
+    /// `start()` (a numeric address resolves at once), and never after `cancel()`.
+    init(to destination: Destination, loop: EventLoop, limits: LimitsConfig, isOwnAddress: @escaping (SocketAddress) -> Bool,
+         preamble: [UInt8]? = nil, report: @escaping (Event) -> Void) {
+        self.destination = destination
+        self.loop = loop
+        self.connectTimeout = limits.connectTimeout
+        self.handshakeTimeout = limits.handshakeTimeout
+        self.isOwnAddress = isOwnAddress
+        self.preamble = preamble
+        self.report = report
+    }
+
+    deinit {
+        release()
+    }
+
+    func start() {
+        let timer = Timer(loop: loop) { [weak self] in self?.timedOut() }
+        self.timer = timer
+        timer.schedule(afterMilliseconds: connectTimeout.milliseconds)
+        let target = destination.address
+        resolution = Resolution(loop: loop, host: target.host, port: target.port) { [weak self] result in
+            self?.resolved(result)
+        }
+    }
+
+    /// Abandons the dial and frees what it holds (a half-handshaken connection gets no close_notify).
+    func cancel() {
+        report = nil
+        release()
+    }
+
+    private func release() {
+        timer?.cancel()
+        resolution?.cancel()
+        resolution = nil
+        connection?.cancel()
+        connection = nil
+        stream?.free(sendCloseNotify: false)
+        stream = nil
+    }
+
+    // MARK: - Steps
+
+    private func resolved(_ result: Resolution.Result) {
+        resolution = nil
+        switch result {
+        case .failed(let reason):
+            fail(.resolve, "upstream_error", "could not resolve \(destination.address.host): \(reason)")
+        case .addresses(let found):
+            var addresses = found
+            if case .backend(let backend) = destination, backend.config.tls == .legacy, !backend.config.unsafePublicBackend {
+                // Legacy TLS stays on the merchant's side, also when a name resolves elsewhere.
+                addresses = addresses.filter { isLoopbackOrPrivate($0.ipBytes) }
+                if addresses.isEmpty {
+                    fail(.resolve, "upstream_error", "backend \(backend.config.name) (\(backend.config.address.host)) resolves to"
+                        + " \(found.count) public address(es) only; legacy TLS is allowed only at loopback or private addresses"
+                        + " (set unsafe_public_backend = true if this network is yours)")
+                    return
+                }
+            }
+            // A hosts-file entry that sends the gateway's name to this bridge (the legacy-TLS set-up
+            // on the merchant's host) would make the bridge dial its own listener.
+            let own = addresses.filter(isOwnAddress)
+            if !own.isEmpty {
+                addresses.removeAll(where: isOwnAddress)
+                if addresses.isEmpty {
+                    fail(.resolve, "upstream_error", "\(destination.address.host) resolves to this bridge's own"
+                        + " listener (\(own[0])): a hosts-file entry for the gateway's name? Set [dns] nameservers so the"
+                        + " bridge resolves the real gateway, or give the upstream address as an IP")
+                    return
+                }
+            }
+            moveTo(.connect)
+            connection = Connection(loop: loop, addresses: addresses) { [weak self] result in
+                self?.connected(result)
+            }
+        }
+    }
+
+    private func connected(_ result: Connection.Result) {
+        connection = nil
+        switch result {
+        case .failed(let address, let reason):
+            self.address = address
+            fail(.connect, "upstream_error", reason)
+        case .connected(let fd, let address):
+            self.address = address
+            if let preamble {
+                // First on the wire, before any TLS: the fresh socket's send buffer is empty, so a
+                // PROXY protocol header's few bytes always fit.
+                _ = preamble.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            }
+            let opened: BufferedStream?
+            switch destination {
+            case .upstream(let context):
+                opened = BufferedStream(tlsClientSocket: fd, context: context, loop: loop)
+            case .backend(let backend):
+                if let context = backend.tls {
+                    opened = BufferedStream(tlsClientSocket: fd, context: context, loop: loop)
+                } else {
+                    opened = BufferedStream(socket: fd, loop: loop)
+                }
+            }
+            guard let opened else {
+                fail(.connect, "upstream_error", "OpenSSL could not set up a TLS connection for \(destination.name)", connected: true)
+                return
+            }
+            opened.delegate = self
+            stream = opened
+            opened.enableReading()
+            opened.enableWriting()
+            guard opened.isTLS else {
+                handOver(tls: nil, handshakeMilliseconds: nil)
+                return
+            }
+            moveTo(.handshake)
+            handshakeStarted = EventLoop.monotonicMilliseconds()
+            timer?.schedule(afterMilliseconds: handshakeTimeout.milliseconds)
+        }
+    }
+
+    private func handshakeCompleted() {
+        guard let stream else { return }
+        var details = stream.tlsDetails()
+        let milliseconds = Int(EventLoop.monotonicMilliseconds() - handshakeStarted)
+        if case .backend(let backend) = destination, let context = backend.tls {
+            guard context.pinMatches(details) else {
+                fail(.handshake, "upstream_error", "backend \(backend.config.name) presented a certificate with SHA-256"
+                    + " \(details?.peerFingerprint ?? "-"), which does not match pin_sha256; nothing was delivered",
+                     tls: details, connected: true)
+                return
+            }
+            // Verified by the pin, not by a chain: say so rather than repeat OpenSSL's chain verdict.
+            if backend.config.pinSHA256 != nil { details?.verification = "pinned" }
+        }
+        handOver(tls: details, handshakeMilliseconds: milliseconds)
+    }
+
+    private func handshakeFailed(_ reason: String) {
+        let details = stream?.tlsDetails()
+        var text = "TLS handshake with \(destination.name) at \(address.map(String.init(describing:)) ?? "?") failed: \(reason)"
+        if let verification = details?.verification, verification != "ok" {
+            text += "; certificate verify failed: \(verification)"
+        }
+        fail(.handshake, "upstream_error", text, tls: details, connected: true)
+    }
+
+    private func timedOut() {
+        switch step {
+        case .resolve, .connect:
+            let target = address.map(String.init(describing:)) ?? destination.address.description
+            fail(step, "connect_timeout", "no connection to \(target) within connect_timeout (\(connectTimeout.text)), phase \(step.rawValue)")
+        case .handshake:
+            fail(.handshake, "handshake_timeout", "the upstream did not complete the TLS handshake within handshake_timeout"
+                + " (\(handshakeTimeout.text))", tls: stream?.tlsDetails(), connected: true)
+        }
+    }
+
+    // MARK: - Reporting
+
+    private func moveTo(_ next: Step) {
+        step = next
+        report?(.stepped(next))
+    }
+
+    private func handOver(tls: TLSDetails?, handshakeMilliseconds: Int?) {
+        guard let stream, let address else { return }
+        timer?.cancel()
+        self.stream = nil
+        stream.delegate = nil
+        let report = self.report
+        self.report = nil
+        report?(.ready(Ready(stream: stream, address: address, tls: tls, handshakeMilliseconds: handshakeMilliseconds)))
+    }
+
+    private func fail(_ step: Step, _ close: String, _ error: String, tls: TLSDetails? = nil, connected: Bool = false) {
+        let report = self.report
+        self.report = nil
+        let failure = Failure(step: step, close: close, error: error, address: address, tls: tls, connected: connected)
+        release()
+        report?(.failed(failure))
+    }
+
+    // MARK: - The stream during the handshake
+
+    func streamHasInput(_ stream: BufferedStream) {}
+
+    func streamDrained(_ stream: BufferedStream) {}
+
+    func stream(_ stream: BufferedStream, reported event: StreamEvent) {
+        switch event {
+        case .connected:
+            handshakeCompleted()
+        case .endOfStream, .endOfStreamWithoutCloseNotify:
+            handshakeFailed("the upstream closed the connection during the TLS handshake")
+        case .failed(let reason):
+            handshakeFailed(reason)
+        }
+    }
+}
+
+extension Config {
+    /// Is `address` one of this configuration's listeners (a wildcard listener matches every
+    /// address on its port)? Such an address is never dialled: it would be the bridge itself.
+    func isOwnListener(_ address: SocketAddress) -> Bool {
+        listeners.contains { listener in
+            guard listener.listen.port == address.port else { return false }
+            guard let bytes = ipAddressBytes(listener.listen.host == "localhost" ? "127.0.0.1" : listener.listen.host) else {
+                return false
+            }
+            return bytes == address.ipBytes || bytes.allSatisfy { $0 == 0 }
+        }
+    }
+}
