@@ -17,8 +17,8 @@ enum TLSContextAudit {
         case noEncryption = "no encryption"
         case noAuthentication = "no authentication"
         case brokenCipher = "DES, 3DES, RC2 or RC4"
-        case md5MAC = "MD5 MAC"
-        case shortKey = "under 128 bits"
+        case md5MAC = "an MD5 MAC"
+        case shortKey = "keys under 128 bits"
     }
 
     /// One forbidden suite in a context's list.
@@ -80,10 +80,17 @@ enum TLSContextAudit {
                                               key: (String) -> String) throws(ConfigError) {
         let found = forbiddenSuites(in: context)
         guard let first = found.first else { return }
-        let shown = found.prefix(6).map { "\($0.name) (\($0.flaw.rawValue))" }.joined(separator: ", ")
-        let more = found.count > 6 ? " and \(found.count - 6) more" : ""
+        // Grouped by flaw, in list order, a few names each: `ALL` alone brings a dozen anonymous suites.
+        var flaws: [Flaw] = []
+        for suite in found where !flaws.contains(suite.flaw) { flaws.append(suite.flaw) }
+        let groups = flaws.map { flaw in
+            let names = found.filter { $0.flaw == flaw }.map(\.name)
+            let shown = names.prefix(3).joined(separator: ", ") + (names.count > 3 ? ", …" : "")
+            return "\(names.count) with \(flaw.rawValue) (\(shown))"
+        }
         throw ConfigError(key: key(first.isTLS13 ? "ciphersuites" : "ciphers"),
-                          message: "would leave suites no side of the bridge may use in the \(side) TLS context: \(shown)\(more);"
-                            + " exclude them (e.g. add :!aNULL:!eNULL) or remove the key to use the default")
+                          message: "the \(side) TLS context built from it holds suites no side of the bridge may use: "
+                            + groups.joined(separator: "; ")
+                            + "; exclude them (e.g. add :!aNULL:!eNULL) or remove the key to use the default")
     }
 }
