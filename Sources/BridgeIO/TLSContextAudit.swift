@@ -59,7 +59,7 @@ enum TLSContextAudit {
         try refuseForbiddenSuites(in: context, side: "upstream", key: key)
         let level = Int(SSL_CTX_get_security_level(context))
         if level < UpstreamConfig.minimumSecurityLevel {
-            throw ConfigError(key: key("ciphers"), message: "leaves the upstream context at OpenSSL security level \(level);"
+            throw ConfigError(key: key("ciphers"), message: "the upstream TLS context built from it runs at OpenSSL security level \(level);"
                 + " the gateway side needs at least \(UpstreamConfig.minimumSecurityLevel) (no RSA keys under 2048 bits,"
                 + " no SHA-1 signatures): remove the @SECLEVEL directive")
         }
