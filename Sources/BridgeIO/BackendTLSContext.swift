@@ -39,6 +39,8 @@ public final class BackendTLSContext: @unchecked Sendable {
             // Pinned: any chain is accepted here; `pinMatches` decides on the exact certificate.
             tb_ssl_ctx_verify_server_by_pin(context)
         }
+        // Defence in depth, as on every context: the built list must hold no forbidden suite.
+        try TLSContextAudit.checkMerchantSide(context, key: key)
     }
 
     deinit {

@@ -22,7 +22,8 @@ public final class DownstreamTLSContext: @unchecked Sendable {
 
     let context: OpaquePointer
 
-    /// Builds the context. Throws naming the listener key at fault.
+    /// Builds the context. Throws naming the listener key at fault, including a cipher string that
+    /// leaves a NULL, anonymous or otherwise forbidden suite in the built context.
     public init(listener: ListenerConfig) throws(ConfigError) {
         guard let policy = listener.tls else {
             throw ConfigError(key: "listener[\(listener.name)].accept", message: "is not \"tls\"")
@@ -42,6 +43,9 @@ public final class DownstreamTLSContext: @unchecked Sendable {
                 throw ConfigError(key: key("cert"), message: "OpenSSL refused the certificate: \(drainOpenSSLErrors())")
             }
             try Self.applyClientAuthentication(policy, listenerName: listener.name, to: context, key: key)
+            // Defence in depth: whatever the strings said, a merchant may never get a NULL,
+            // anonymous, export, RC4, 3DES or MD5 suite (security level 0 stays allowed for legacy).
+            try TLSContextAudit.checkMerchantSide(context, key: key)
         } catch {
             SSL_CTX_free(context)
             throw error

@@ -30,15 +30,16 @@ public final class UpstreamTLSContext: @unchecked Sendable {
     let context: OpaquePointer
 
     /// The built-in TLS 1.2 cipher preference: forward-secret AEAD first, then the CBC suites some
-    /// gateways still need. The exclusions are belt and braces: the policy check below rejects
-    /// a context that would offer anything weak regardless of where the string came from.
+    /// gateways still need. The exclusions are belt and braces: `TLSContextAudit` rejects a
+    /// context that would offer anything weak regardless of where the string came from.
     public static let defaultCiphers =
         "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:ECDHE+AES:RSA+AESGCM:RSA+AES" +
         ":!aNULL:!eNULL:!MD5:!3DES:!DES:!RC4:!EXPORT:!PSK:!SRP:!DSS:!CAMELLIA:!ARIA:!SEED:!IDEA"
 
     /// Builds the context. Throws naming the key at fault: unreadable CA file, a client key that
-    /// does not decrypt or does not match the certificate, a cipher string that matches nothing
-    /// or would offer a weak cipher.
+    /// does not decrypt or does not match the certificate, a cipher string that matches nothing,
+    /// would offer a weak cipher or lowers the security level below
+    /// `UpstreamConfig.minimumSecurityLevel`.
     public init(_ config: UpstreamConfig) throws(ConfigError) {
         self.config = config
         let key = { (name: String) in "upstream[\(config.name)].\(name)" }
@@ -75,6 +76,9 @@ public final class UpstreamTLSContext: @unchecked Sendable {
             clientCertificateSubject = identity.subject
             clientCertificateSecondsLeft = identity.secondsLeft
             clientCertificateSecondsUntilValid = identity.secondsUntilValid
+            // Defence in depth: whatever the strings said, refuse a finished context that holds a
+            // weak suite, runs below the upstream security level or accepts less than TLS 1.2.
+            try TLSContextAudit.checkUpstream(context, key: key)
         } catch {
             SSL_CTX_free(context)
             throw error
@@ -118,18 +122,6 @@ public final class UpstreamTLSContext: @unchecked Sendable {
         if let suites = config.ciphersuites, SSL_CTX_set_ciphersuites(context, suites) != 1 {
             throw ConfigError(key: key("ciphersuites"),
                                 message: "\"\(suites)\" is not a valid TLS 1.3 suite list (\(drainOpenSSLErrors()))")
-        }
-        // Defence in depth: whatever the string said, refuse a context that would offer a weak cipher.
-        var weak: [String] = []
-        for index in 0..<tb_ssl_ctx_cipher_count(context) {
-            let cipher = tb_ssl_ctx_cipher_at(context, index)
-            if tb_cipher_is_weak(cipher) == 1, let name = string(fromC: SSL_CIPHER_get_name(cipher)) {
-                weak.append(name)
-            }
-        }
-        if !weak.isEmpty {
-            throw ConfigError(key: key("ciphers"),
-                                message: "would offer weak ciphers upstream (\(weak.joined(separator: ", "))); exclude them or remove the key to use the default")
         }
     }
 

@@ -10,6 +10,7 @@
 
 int tb_ssl_ctx_set_min_proto_version(SSL_CTX *ctx, int version) { return SSL_CTX_set_min_proto_version(ctx, version); }
 int tb_ssl_ctx_set_max_proto_version(SSL_CTX *ctx, int version) { return SSL_CTX_set_max_proto_version(ctx, version); }
+int tb_ssl_ctx_get_min_proto_version(SSL_CTX *ctx) { return (int)SSL_CTX_get_min_proto_version(ctx); }
 int tb_ssl_set_tlsext_host_name(SSL *ssl, const char *name) { return SSL_set_tlsext_host_name(ssl, name); }
 int tb_ssl_ctx_set1_groups_list(SSL_CTX *ctx, const char *groups) { return SSL_CTX_set1_groups_list(ctx, groups); }
 void tb_ssl_ctx_release_buffers(SSL_CTX *ctx) { SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS); }
@@ -51,19 +52,6 @@ int tb_x509_sha256_hex(const X509 *cert, char *out65) {
     }
     out65[64] = '\0';
     return 1;
-}
-
-int tb_cipher_is_weak(const SSL_CIPHER *cipher) {
-    int cipher_nid = SSL_CIPHER_get_cipher_nid(cipher);
-    if (cipher_nid == NID_undef || cipher_nid == NID_des_ede3_cbc || cipher_nid == NID_des_cbc ||
-        cipher_nid == NID_rc4 || cipher_nid == NID_rc4_40 || cipher_nid == NID_rc2_cbc) {
-        return 1;
-    }
-    if (SSL_CIPHER_get_auth_nid(cipher) == NID_auth_null) return 1;
-    if (SSL_CIPHER_get_digest_nid(cipher) == NID_md5) return 1;
-    int alg_bits = 0;
-    if (SSL_CIPHER_get_bits(cipher, &alg_bits) < 128) return 1;
-    return 0;
 }
 
 int tb_ssl_ctx_cipher_count(const SSL_CTX *ctx) {

@@ -11,6 +11,8 @@
 // Protocol bounds (SSL_CTX_set_min_proto_version and friends are macros).
 int tb_ssl_ctx_set_min_proto_version(SSL_CTX *ctx, int version);
 int tb_ssl_ctx_set_max_proto_version(SSL_CTX *ctx, int version);
+// The context's lowest protocol version; 0 means no lower bound.
+int tb_ssl_ctx_get_min_proto_version(SSL_CTX *ctx);
 int tb_ssl_set_tlsext_host_name(SSL *ssl, const char *name);
 int tb_ssl_ctx_set1_groups_list(SSL_CTX *ctx, const char *groups);
 // Frees a connection's read/write buffers while it is idle (most sessions are, most of the time).
@@ -38,9 +40,6 @@ uint64_t tb_ssl_op_no_renegotiation(void);
 uint64_t tb_ssl_op_no_ticket(void);
 uint64_t tb_ssl_op_cipher_server_preference(void);
 
-// Returns 1 when the cipher is one the upstream side must never use: 3DES, DES, RC4, no
-// encryption, no authentication, MD5 MAC, or fewer than 128 bits.
-int tb_cipher_is_weak(const SSL_CIPHER *cipher);
 // The cipher list a context would offer, and its length (for inspection, not ownership).
 int tb_ssl_ctx_cipher_count(const SSL_CTX *ctx);
 const SSL_CIPHER *tb_ssl_ctx_cipher_at(const SSL_CTX *ctx, int index);
