@@ -19,8 +19,22 @@ final class Dialer: BufferedStreamDelegate {
         case resolve, connect, handshake
     }
 
+    /// What kind of failure it was, as data: the record's text is for people, this is for code.
+    enum Cause: Equatable {
+        case resolve
+        case connect
+        case timeout
+        /// The TLS handshake failed: OpenSSL's reasons, or nil when the peer just closed.
+        case handshake(StreamFailure?)
+        /// A backend's certificate did not match its pin.
+        case pinMismatch
+        /// OpenSSL could not even set the connection up.
+        case setup
+    }
+
     /// Why a dial failed, worded for the record.
     struct Failure {
+        var cause: Cause
         var step: Step
         /// The record's `close`: `upstream_error`, `connect_timeout` or `handshake_timeout`.
         var close: String
@@ -112,14 +126,14 @@ final class Dialer: BufferedStreamDelegate {
         resolution = nil
         switch result {
         case .failed(let reason):
-            fail(.resolve, "upstream_error", "could not resolve \(destination.address.host): \(reason)")
+            fail(.resolve, .resolve, "upstream_error", "could not resolve \(destination.address.host): \(reason)")
         case .addresses(let found):
             var addresses = found
             if case .backend(let backend) = destination, backend.config.tls == .legacy, !backend.config.unsafePublicBackend {
                 // Legacy TLS stays on the merchant's side, also when a name resolves elsewhere.
                 addresses = addresses.filter { isLoopbackOrPrivate($0.ipBytes) }
                 if addresses.isEmpty {
-                    fail(.resolve, "upstream_error", "backend \(backend.config.name) (\(backend.config.address.host)) resolves to"
+                    fail(.resolve, .resolve, "upstream_error", "backend \(backend.config.name) (\(backend.config.address.host)) resolves to"
                         + " \(found.count) public address(es) only; legacy TLS is allowed only at loopback or private addresses"
                         + " (set unsafe_public_backend = true if this network is yours)")
                     return
@@ -131,7 +145,7 @@ final class Dialer: BufferedStreamDelegate {
             if !own.isEmpty {
                 addresses.removeAll(where: isOwnAddress)
                 if addresses.isEmpty {
-                    fail(.resolve, "upstream_error", "\(destination.address.host) resolves to this bridge's own"
+                    fail(.resolve, .resolve, "upstream_error", "\(destination.address.host) resolves to this bridge's own"
                         + " listener (\(own[0])): a hosts-file entry for the gateway's name? Set [dns] nameservers so the"
                         + " bridge resolves the real gateway, or give the upstream address as an IP")
                     return
@@ -149,7 +163,7 @@ final class Dialer: BufferedStreamDelegate {
         switch result {
         case .failed(let address, let reason):
             self.address = address
-            fail(.connect, "upstream_error", reason)
+            fail(.connect, .connect, "upstream_error", reason)
         case .connected(let fd, let address):
             self.address = address
             if let preamble {
@@ -169,7 +183,7 @@ final class Dialer: BufferedStreamDelegate {
                 }
             }
             guard let opened else {
-                fail(.connect, "upstream_error", "OpenSSL could not set up a TLS connection for \(destination.name)", connected: true)
+                fail(.setup, .connect, "upstream_error", "OpenSSL could not set up a TLS connection for \(destination.name)", connected: true)
                 return
             }
             opened.delegate = self
@@ -192,7 +206,7 @@ final class Dialer: BufferedStreamDelegate {
         let milliseconds = Int(EventLoop.monotonicMilliseconds() - handshakeStarted)
         if case .backend(let backend) = destination, let context = backend.tls {
             guard context.pinMatches(details) else {
-                fail(.handshake, "upstream_error", "backend \(backend.config.name) presented a certificate with SHA-256"
+                fail(.pinMismatch, .handshake, "upstream_error", "backend \(backend.config.name) presented a certificate with SHA-256"
                     + " \(details?.peerFingerprint ?? "-"), which does not match pin_sha256; nothing was delivered",
                      tls: details, connected: true)
                 return
@@ -203,22 +217,23 @@ final class Dialer: BufferedStreamDelegate {
         handOver(tls: details, handshakeMilliseconds: milliseconds)
     }
 
-    private func handshakeFailed(_ reason: String) {
+    private func handshakeFailed(_ failure: StreamFailure?) {
         let details = stream?.tlsDetails()
+        let reason = failure?.text ?? "the upstream closed the connection during the TLS handshake"
         var text = "TLS handshake with \(destination.name) at \(address.map(String.init(describing:)) ?? "?") failed: \(reason)"
         if let verification = details?.verification, verification != "ok" {
             text += "; certificate verify failed: \(verification)"
         }
-        fail(.handshake, "upstream_error", text, tls: details, connected: true)
+        fail(.handshake(failure), .handshake, "upstream_error", text, tls: details, connected: true)
     }
 
     private func timedOut() {
         switch step {
         case .resolve, .connect:
             let target = address.map(String.init(describing:)) ?? destination.address.description
-            fail(step, "connect_timeout", "no connection to \(target) within connect_timeout (\(connectTimeout.text)), phase \(step.rawValue)")
+            fail(.timeout, step, "connect_timeout", "no connection to \(target) within connect_timeout (\(connectTimeout.text)), phase \(step.rawValue)")
         case .handshake:
-            fail(.handshake, "handshake_timeout", "the upstream did not complete the TLS handshake within handshake_timeout"
+            fail(.timeout, .handshake, "handshake_timeout", "the upstream did not complete the TLS handshake within handshake_timeout"
                 + " (\(handshakeTimeout.text))", tls: stream?.tlsDetails(), connected: true)
         }
     }
@@ -240,10 +255,11 @@ final class Dialer: BufferedStreamDelegate {
         report?(.ready(Ready(stream: stream, address: address, tls: tls, handshakeMilliseconds: handshakeMilliseconds)))
     }
 
-    private func fail(_ step: Step, _ close: String, _ error: String, tls: TLSDetails? = nil, connected: Bool = false) {
+    private func fail(_ cause: Cause, _ step: Step, _ close: String, _ error: String, tls: TLSDetails? = nil,
+                      connected: Bool = false) {
         let report = self.report
         self.report = nil
-        let failure = Failure(step: step, close: close, error: error, address: address, tls: tls, connected: connected)
+        let failure = Failure(cause: cause, step: step, close: close, error: error, address: address, tls: tls, connected: connected)
         release()
         report?(.failed(failure))
     }
@@ -259,9 +275,48 @@ final class Dialer: BufferedStreamDelegate {
         case .connected:
             handshakeCompleted()
         case .endOfStream, .endOfStreamWithoutCloseNotify:
-            handshakeFailed("the upstream closed the connection during the TLS handshake")
-        case .failed(let reason):
-            handshakeFailed(reason)
+            handshakeFailed(nil)
+        case .failed(let failure):
+            handshakeFailed(failure)
+        }
+    }
+}
+
+extension Dialer.Failure {
+    /// The label `/metrics` counts a failed handshake under (`tls_bridge_upstream_handshake_failures_total`);
+    /// nil for a failure before the handshake.
+    var handshakeLabel: String? {
+        guard step == .handshake else { return nil }
+        switch cause {
+        case .timeout:
+            return "timeout"
+        case .handshake(let failure):
+            if failure?.has(.protocolVersion) == true { return "protocol_version" }
+            if failure?.has(.certificateVerifyFailed) == true || (tls?.verification).map({ $0 != "ok" }) == true {
+                return "certificate_verify"
+            }
+            if failure?.has(.handshakeFailure) == true { return "handshake_failure" }
+            // A reset is the peer going away as well; TLS streams report it as one, not as an EOF.
+            if failure == nil || failure?.has(.connectionReset) == true { return "closed" }
+            return "other"
+        case .resolve, .connect, .pinMismatch, .setup:
+            return "other"
+        }
+    }
+
+    /// What a merchant's HTTP client is told, in words, before OpenSSL's text.
+    func summary(destination: String) -> String {
+        switch cause {
+        case .timeout:
+            return "\(destination) did not answer in time"
+        case .handshake(let failure) where failure?.has(.protocolVersion) == true:
+            return "\(destination) does not speak TLS 1.2 or newer (it offered only an older TLS version)"
+        case .handshake(let failure) where failure?.has(.certificateVerifyFailed) == true:
+            return "\(destination)'s certificate could not be verified"
+        case .handshake(let failure) where failure?.has(.handshakeFailure) == true:
+            return "\(destination) offers no cipher allowed toward the gateway (TLS handshake failure)"
+        default:
+            return "\(destination) could not be reached over TLS 1.2+"
         }
     }
 }

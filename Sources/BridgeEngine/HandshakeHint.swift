@@ -4,14 +4,14 @@ import BridgeModel
 /// Plain-language advice for a merchant TLS handshake that failed, from what the client offered
 /// and what OpenSSL said. Written for the operator who reads the session record, not for the peer.
 enum HandshakeHint {
-    static func downstreamFailure(error: String, offered: ClientHelloSummary?, listener: ListenerConfig) -> String? {
-        let text = error.lowercased()
+    static func downstreamFailure(_ failure: StreamFailure?, offered: ClientHelloSummary?, listener: ListenerConfig) -> String? {
+        func saw(_ cause: TLSFailure) -> Bool { failure?.has(cause) == true }
         let policy = listener.tls ?? DownstreamTLSConfig()
         guard let offered else {
-            if text.contains("http request") {
+            if saw(.plainHTTP) {
                 return "the client sent plain HTTP to this TLS listener: use https:// here, or point http:// at a plain listener"
             }
-            if text.contains("wrong version number") || text.contains("unknown protocol") || text.contains("packet length") {
+            if saw(.notTLS) {
                 return "the client did not start a TLS handshake (not TLS at all, or SSL 2.0): check that it dials with TLS,"
                     + " or point it at a plain listener"
             }
@@ -36,19 +36,18 @@ enum HandshakeHint {
             }
             return "none of the suites the client offered exists in this OpenSSL build; point it at a plain listener"
         }
-        if text.contains("no shared cipher") {
+        if saw(.noSharedCipher) {
             return "none of the client's suites is enabled on listener \(listener.name) (ciphers = \"\(policy.effectiveCiphers)\");"
                 + " widen ciphers there, or point the client at a plain listener"
         }
-        if text.contains("did not return a certificate") || text.contains("certificate required") {
+        if saw(.clientCertificateMissing) {
             return "the client presented no certificate but require_client_cert is on: configure the merchant certificate"
                 + " in the client's TLS settings"
         }
-        if text.contains("certificate verify failed") {
+        if saw(.certificateVerifyFailed) {
             return "the client's certificate is not issued by client_ca of listener \(listener.name)"
         }
-        if text.contains("unknown ca") || text.contains("bad certificate") || text.contains("certificate unknown")
-            || text.contains("decrypt error") {
+        if saw(.peerDistrustsCertificate) {
             return "the client does not trust the bridge's certificate: add the bridge's CA (ca.pem from"
                 + " `tls-bridge ca init`) to the client's CA bundle, and dial a name from the listener's routes"
         }

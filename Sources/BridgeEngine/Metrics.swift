@@ -27,7 +27,9 @@ public final class Metrics: Sendable {
 
     public init() {}
 
-    func observe(_ record: SessionRecord) {
+    /// Counts one ended session. `handshakeFailure` is the label of its failed upstream handshake
+    /// (see `Dialer.Failure.handshakeLabel`), if it had one.
+    func observe(_ record: SessionRecord, handshakeFailure: String? = nil) {
         state.withLock { state in
             let key = SessionKey(listener: record.listener, downstreamProtocol: record.downstream.protocol ?? "none",
                                  result: record.error == nil ? "ok" : record.close)
@@ -38,26 +40,14 @@ public final class Metrics: Sendable {
             if let milliseconds = record.upstream.handshakeMs {
                 state.handshakeSeconds.observe(Double(milliseconds) / 1000)
             }
-            if record.phase == "handshake", record.upstream.protocol == nil, let error = record.error {
-                state.handshakeFailures[record.upstream.name ?? "-", default: [:]][Self.reason(error), default: 0] += 1
+            if let handshakeFailure, record.upstream.protocol == nil {
+                state.handshakeFailures[record.upstream.name ?? "-", default: [:]][handshakeFailure, default: 0] += 1
             }
         }
     }
 
     func reloaded(success: Bool) {
         state.withLock { $0.reloads[success ? "success" : "failure", default: 0] += 1 }
-    }
-
-    /// A short, stable label for why an upstream handshake failed.
-    static func reason(_ error: String) -> String {
-        let text = error.lowercased()
-        if text.contains("protocol version") { return "protocol_version" }
-        if text.contains("verify failed") { return "certificate_verify" }
-        if text.contains("handshake failure") { return "handshake_failure" }
-        if text.contains("within") || text.contains("timeout") { return "timeout" }
-        // A reset is the peer going away as well; TLS streams report it as one, not as an EOF.
-        if text.contains("closed the connection") || text.contains("eof") || text.contains("reset by peer") { return "closed" }
-        return "other"
     }
 
     /// The Prometheus text exposition (version 0.0.4).

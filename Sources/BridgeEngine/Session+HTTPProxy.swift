@@ -129,7 +129,8 @@ extension Session {
             let outcome = forwarder.pumpResponses(from: upstream, to: downstream)
             count(forwarder)
             if case .invalidResponse(let reason) = outcome {
-                failUpstream("upstream_error", error: "the gateway's HTTP response could not be framed: \(reason)")
+                failUpstream("upstream_error", error: "the gateway's HTTP response could not be framed: \(reason)",
+                             summary: "\(destination?.name ?? "the gateway") sent a response that cannot be passed on")
                 return
             }
             if outcome == .finished {
@@ -201,8 +202,8 @@ extension Session {
     }
 
     /// An upstream failure before the gateway answered: an absolute-form client gets 502 or 504
-    /// saying why; any other session simply ends.
-    func failUpstream(_ close: String, error: String) {
+    /// saying why (`summary` in words, then the record's error); any other session simply ends.
+    func failUpstream(_ close: String, error: String, summary: String) {
         guard forwarder != nil, bytesDown == 0 else {
             finish(close, error: error)
             return
@@ -215,25 +216,7 @@ extension Session {
         dial?.cancel()
         dial = nil
         let status = close.hasSuffix("timeout") ? 504 : 502
-        answer(status, Self.gatewayFailure(error, destination: destination?.name ?? "the gateway"), close: close, error: error)
-    }
-
-    /// The reason a 502/504 gives the merchant's client, in words first, OpenSSL's after.
-    private static func gatewayFailure(_ error: String, destination: String) -> String {
-        let lowered = error.lowercased()
-        let summary: String
-        if lowered.contains("protocol version") {
-            summary = "\(destination) does not speak TLS 1.2 or newer (it offered only an older TLS version)"
-        } else if lowered.contains("certificate verify failed") {
-            summary = "\(destination)'s certificate could not be verified"
-        } else if lowered.contains("handshake failure") {
-            summary = "\(destination) offers no cipher allowed toward the gateway (TLS handshake failure)"
-        } else if lowered.contains("timeout") || lowered.contains("within") {
-            summary = "\(destination) did not answer in time"
-        } else {
-            summary = "\(destination) could not be reached over TLS 1.2+"
-        }
-        return "\(summary): \(error)"
+        answer(status, "\(summary): \(error)", close: close, error: error)
     }
 
     private func hostPort(_ host: String, _ port: UInt16) -> String {

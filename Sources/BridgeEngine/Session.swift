@@ -48,6 +48,8 @@ final class Session: BufferedStreamDelegate {
     private var destinationConnected = false
     /// How long the upstream TLS handshake took, for the record and metrics.
     private var handshakeMilliseconds: Int?
+    /// Why the upstream handshake failed, as `/metrics` labels it; nil if it did not fail.
+    private(set) var handshakeFailureLabel: String?
     /// The merchant's (or gateway's) address, and the listener address it connected to.
     let downstreamPeer: SocketAddress?
     let downstreamLocal: SocketAddress?
@@ -174,7 +176,8 @@ final class Session: BufferedStreamDelegate {
             destinationConnected = failure.connected
             upstreamTLS = failure.tls ?? upstreamTLS
             phase = Phase(rawValue: failure.step.rawValue) ?? phase
-            failUpstream(failure.close, error: failure.error)
+            handshakeFailureLabel = failure.handshakeLabel
+            failUpstream(failure.close, error: failure.error, summary: failure.summary(destination: destination?.name ?? "the gateway"))
         case .ready(let ready):
             dial = nil
             dialled = ready.address
@@ -316,9 +319,9 @@ final class Session: BufferedStreamDelegate {
             case .connected:
                 downstreamHandshakeCompleted()
             case .endOfStream, .endOfStreamWithoutCloseNotify:
-                downstreamHandshakeFailed("the merchant closed the connection during the TLS handshake")
-            case .failed(let reason):
-                downstreamHandshakeFailed(reason)
+                downstreamHandshakeFailed(nil)
+            case .failed(let failure):
+                downstreamHandshakeFailed(failure)
             }
             return
         }
@@ -346,20 +349,21 @@ final class Session: BufferedStreamDelegate {
         }
     }
 
-    private func downstreamHandshakeFailed(_ reason: String) {
+    /// The merchant's handshake failed (`failure` nil: it closed the connection).
+    private func downstreamHandshakeFailed(_ failure: StreamFailure?) {
         offered = downstream.clientHello()
         downstreamTLS = downstream.tlsDetails()
-        let lowered = reason.lowercased()
+        let reason = failure?.text ?? "the merchant closed the connection during the TLS handshake"
         let sni = offered?.serverName
         let routed = listener.hasDefaultRoute || listener.upstreamName(forServerName: sni) != nil
-        if lowered.contains("unrecognized name") || (!routed && lowered.contains("callback failed")) {
+        if failure?.has(.unrecognizedName) == true || (!routed && failure?.has(.serverNameCallbackFailed) == true) {
             finish("refused", error: "no route for server name \(sni.map { "\"\($0)\"" } ?? "(none sent)") on listener"
                 + " \(listener.name), and it has no default upstream; the handshake was refused")
             return
         }
-        hint = HandshakeHint.downstreamFailure(error: reason, offered: offered, listener: listener)
-        let clientCertificateProblem = lowered.contains("did not return a certificate") || lowered.contains("certificate required")
-            || (listener.tls?.requireClientCert == true && lowered.contains("certificate verify failed"))
+        hint = HandshakeHint.downstreamFailure(failure, offered: offered, listener: listener)
+        let clientCertificateProblem = failure?.has(.clientCertificateMissing) == true
+            || (listener.tls?.requireClientCert == true && failure?.has(.certificateVerifyFailed) == true)
         finish(clientCertificateProblem ? "refused" : "downstream_error",
                error: "TLS handshake with the merchant at \(downstreamAddress) failed: \(reason)")
     }

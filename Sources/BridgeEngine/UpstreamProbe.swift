@@ -99,9 +99,9 @@ private final class AlertWatch: BufferedStreamDelegate {
 
     func stream(_ stream: BufferedStream, reported event: StreamEvent) {
         switch event {
-        case .failed(let reason):
+        case .failed(let failure):
             alerted = true
-            finish(reason)
+            finish(failure.text)
         case .endOfStreamWithoutCloseNotify:
             // A refusal often arrives as an alert and a bare close; either way not an accepted session.
             alerted = true

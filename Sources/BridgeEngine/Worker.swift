@@ -166,7 +166,7 @@ final class Worker {
     /// Called by a session exactly once, from its teardown.
     func sessionEnded(_ session: Session, record: SessionRecord) {
         runtime.sessionLog.append(record, encoder: encoder)
-        runtime.metrics.observe(record)
+        runtime.metrics.observe(record, handshakeFailure: session.handshakeFailureLabel)
         runtime.releaseSession(source: session.sourceBytes)
         sessions.removeValue(forKey: ObjectIdentifier(session))
         if drainDeadline != nil, sessions.isEmpty {

@@ -15,7 +15,7 @@ public enum StreamEvent {
     /// close was not authenticated. Treated as an end of stream, logged as such.
     case endOfStreamWithoutCloseNotify
     /// A socket or TLS error, with OpenSSL's reasons when there are any.
-    case failed(String)
+    case failed(StreamFailure)
 }
 
 /// Receives a stream's callbacks, on the loop's thread.
@@ -207,9 +207,9 @@ public final class BufferedStream {
             if underlying != nil {
                 event = .endOfStreamWithoutCloseNotify
             } else if socketError != 0 && socketError != EAGAIN && socketError != EINTR {
-                event = .failed(errnoText(socketError))
+                event = .failed(StreamFailure(socketError: socketError))
             } else {
-                event = .failed("the connection broke without TLS close_notify")
+                event = .failed(StreamFailure(text: "the connection broke without TLS close_notify"))
             }
         } else if flags & BEV_EVENT_EOF != 0 {
             event = .endOfStream
@@ -218,11 +218,11 @@ public final class BufferedStream {
             if reasons.contains(SSL_R_UNEXPECTED_EOF_WHILE_READING) {
                 event = .endOfStreamWithoutCloseNotify
             } else if !tlsText.isEmpty {
-                event = .failed(tlsText)
+                event = .failed(StreamFailure(text: tlsText, sslReasons: reasons, socketError: socketError == 0 ? nil : socketError))
             } else if socketError != 0 {
-                event = .failed(errnoText(socketError))
+                event = .failed(StreamFailure(socketError: socketError))
             } else {
-                event = .failed("connection closed during the TLS handshake")
+                event = .failed(StreamFailure(text: "connection closed during the TLS handshake"))
             }
         } else {
             return
@@ -307,7 +307,7 @@ public final class BufferedStream {
         holdOrResumeReading()
         if count > 0 { delegate?.streamHasInput(self) }
         guard !freed, status != Int32(TB_READ_MORE) else { return }
-        delegate?.stream(self, reported: status == Int32(TB_READ_EOF) ? .endOfStream : .failed(errnoText(status)))
+        delegate?.stream(self, reported: status == Int32(TB_READ_EOF) ? .endOfStream : .failed(StreamFailure(socketError: status)))
     }
     /// Allows writing (on by default after connect); needed once for a TLS handshake to progress.
     public func enableWriting() { bufferevent_enable(bev, Int16(EV_WRITE)) }

@@ -36,7 +36,7 @@ func openSSLErrorText(_ code: UInt) -> String {
 
 /// The OpenSSL errors libevent moved off the thread's queue into a failed bufferevent. libevent
 /// mixes raw `SSL_get_error` codes (small numbers) into that list; they are kept only when there is
-/// nothing better to say.
+/// nothing better to say. `reasons` are the SSL library's reason codes, for `StreamFailure`.
 func drainBuffereventErrors(_ bev: OpaquePointer) -> (text: String, reasons: [Int32]) {
     var messages: [String] = []
     var rawCodes: [String] = []
@@ -48,7 +48,7 @@ func drainBuffereventErrors(_ bev: OpaquePointer) -> (text: String, reasons: [In
             rawCodes.append(openSSLErrorText(code))
         } else {
             messages.append(openSSLErrorText(code))
-            reasons.append(ERR_GET_REASON(code))
+            if ERR_GET_LIB(code) == ERR_LIB_SSL { reasons.append(ERR_GET_REASON(code)) }
         }
     }
     let queued = drainOpenSSLErrors()
