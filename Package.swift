@@ -1,12 +1,14 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layers, bottom to top (only BridgeIO, BridgeEngine and BridgeReport see C):
+// Layers, bottom to top (only BridgeIO, BridgeChain and BridgeReport see C; BridgeEngine sees it
+// only through BridgeIO):
 //   CLibevent, COpenSSL, CBridgeShims  – the C libraries and prefixed shims for their macros
 //   BridgeModel                        – configuration, policies, validation, session records (pure Swift)
 //   BridgeHTTP                         – strict, bounded HTTP/1.x head parsing and body framing (pure Swift)
 //   BridgeIO                           – Swift owners of the C objects (event loop, streams, TLS contexts)
-//   BridgeEngine                       – sessions, workers, the running bridge
+//   BridgeChain                        – the session log's chain digest, for its writer and its checker
+//   BridgeEngine                       – sessions, the dialer, workers, the running bridge
 //   BridgeReport                       – reading session logs (plain/gzip via CZlib): report, chain check
 //   tls-bridge                         – the command line
 let package = Package(
@@ -54,21 +56,22 @@ let package = Package(
         ),
         .target(
             name: "BridgeIO",
-            dependencies: [
-                "CLibevent", "COpenSSL", "CBridgeShims", "BridgeModel",
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            dependencies: ["CLibevent", "COpenSSL", "CBridgeShims", "BridgeModel"]
+        ),
+        .target(
+            name: "BridgeChain",
+            dependencies: ["COpenSSL"]
         ),
         .target(
             name: "BridgeEngine",
             dependencies: [
-                "BridgeModel", "BridgeIO", "BridgeHTTP", "BridgeReport", "CLibevent", "COpenSSL", "CBridgeShims",
+                "BridgeModel", "BridgeIO", "BridgeHTTP", "BridgeChain",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
             name: "BridgeReport",
-            dependencies: ["BridgeModel", "COpenSSL", "CZlib"]
+            dependencies: ["BridgeModel", "BridgeChain", "CZlib"]
         ),
         .executableTarget(
             name: "tls-bridge",

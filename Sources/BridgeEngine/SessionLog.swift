@@ -1,5 +1,5 @@
 import BridgeModel
-import BridgeReport
+import BridgeChain
 import Foundation
 import Synchronization
 #if canImport(Glibc)
@@ -47,7 +47,7 @@ public final class SessionLog: Sendable {
             return
         }
         let carried = previous.flatMap { $0.chaining ? $0.chain.withLock { $0 } : nil }
-        chain = Mutex(carried ?? Self.lastLine(of: fd).map(LogChain.digest(ofLine:)) ?? "genesis")
+        chain = Mutex(carried ?? Self.lastLine(of: fd).map(ChainDigest.digest(ofLine:)) ?? "genesis")
     }
 
     deinit {
@@ -65,7 +65,7 @@ public final class SessionLog: Sendable {
             chained.prev = previous
             let line = encoder.line(for: chained)
             write(line)
-            previous = LogChain.digest(ofLine: Array(line.dropLast()))
+            previous = ChainDigest.digest(ofLine: Array(line.dropLast()))
         }
     }
 

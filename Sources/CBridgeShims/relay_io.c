@@ -4,6 +4,15 @@
 #include <unistd.h>
 #include <event2/buffer.h>
 #include <openssl/err.h>
+#include <event2/event-config.h>
+
+// Two shortcuts here lean on how libevent 2.1 works inside: tb_read_socket writes into a
+// bufferevent's input outside libevent's own reads (unfreezing its end, as libevent does), and
+// tb_send_tls_now calls SSL_write on the SSL that bufferevent_openssl owns while nothing is queued.
+// Neither is part of libevent's contract: check both against another version before allowing it.
+#if !defined(EVENT__NUMERIC_VERSION) || EVENT__NUMERIC_VERSION < 0x02010000 || EVENT__NUMERIC_VERSION >= 0x02020000
+#error "relay_io.c relies on libevent 2.1 internals; review tb_read_socket and tb_send_tls_now for this libevent version"
+#endif
 
 ssize_t tb_read_socket(struct evbuffer *buffer, int fd, size_t chunk, int max_chunks, int *status) {
     ssize_t total = 0;
