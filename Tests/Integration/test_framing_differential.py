@@ -29,8 +29,9 @@ import pytest
 
 h11 = pytest.importorskip("h11", reason="python3-h11 (the reference parser) is not installed: scripts/setup --test")
 
-from support.differential import (MUTATIONS, STRICTER, H11Gateway, IncrementalParser, Message,  # noqa: E402
-                                  expected_response, generate_case, generate_invalid_case, origin_form,
+from support.differential import (MUTATIONS, RESPONSE_MUTATIONS, RESPONSE_STRICTER, RESPONSE_VALID,  # noqa: E402
+                                  STRICTER, H11Gateway, IncrementalParser, Message, expected_response,
+                                  generate_case, generate_invalid_case, generate_invalid_response_case, generate_response,
                                   parse_requests, random_splits)
 from support.proxy import open_proxy  # noqa: E402
 from support.servers import server_context  # noqa: E402
@@ -38,6 +39,7 @@ from support.servers import server_context  # noqa: E402
 BASE_SEED = 20261203
 CASES = int(os.environ.get("DIFF_CASES", "200"))
 INVALID_CASES = int(os.environ.get("DIFF_INVALID_CASES", "120"))
+INVALID_RESPONSE_CASES = int(os.environ.get("DIFF_INVALID_RESPONSE_CASES", "80"))
 ONLY_SEED = os.environ.get("DIFF_SEED")
 MAX_FAILURES = int(os.environ.get("DIFF_MAX_FAILURES", "5"))
 CASE_TIMEOUT = 3.0
@@ -84,7 +86,8 @@ def exchange(b, stream: bytes, methods: list[bytes], rng: random.Random, expecte
             except (socket.timeout, TimeoutError):
                 continue
             except ConnectionResetError:
-                data = b""
+                how = "reset (the bridge closed with unread input: no lingering close, answers may be lost)"
+                break
             if not data:
                 how = "eof"
                 break
@@ -135,7 +138,24 @@ def test_reference_verdicts_on_the_mutations_are_the_documented_ones():
             _, error = parse_requests(stream)
             if (error is None) != (name in STRICTER):
                 wrong.append(f"{name} (seed {seed}): h11 {'accepts' if error is None else 'refuses: ' + error}")
+    for name in sorted(RESPONSE_MUTATIONS):
+        for seed in range(5):
+            rng = random.Random(seed)
+            data = RESPONSE_MUTATIONS[name](generate_response(rng, "GET"), rng)
+            _, error = reference_responses([b"GET"], [data])
+            if (error is None) != (name in RESPONSE_VALID | RESPONSE_STRICTER):
+                wrong.append(f"{name} (seed {seed}): h11 {'accepts' if error is None else 'refuses: ' + error}")
     assert not wrong, "\n".join(wrong)
+
+
+def reference_responses(methods: list[bytes], raw: list[bytes]) -> tuple[list[Message], str | None]:
+    """h11's reading of the gateway's whole response stream (not closed: the fresh connection h11 needs after the
+    last response would take a close as an error)."""
+    parser = IncrementalParser(h11.CLIENT, methods)
+    parser.feed(b"".join(raw))
+    if parser.error is None and len(parser.messages) < len(methods):
+        return parser.messages, f"h11: only {len(parser.messages)} of {len(methods)} responses complete"
+    return parser.messages, parser.error
 
 
 def test_valid_pipelines_reach_the_gateway_and_come_back_with_identical_framing(proxy_bridge, h11_gateway):
@@ -220,4 +240,50 @@ def test_invalid_requests_are_refused_where_the_reference_refuses_them_and_never
                 break
     print(f"\n{ran} invalid cases in {time.monotonic() - started:.1f} s, {len(failures)} failing; outcomes: "
           + ", ".join(f"{k}: {'/'.join(sorted(v))}" for k, v in sorted(outcomes.items())))
+    assert not failures, f"{len(failures)} failing case(s) (stopped after {MAX_FAILURES}):\n" + "\n".join(failures)
+
+
+def test_invalid_responses_are_never_delivered_framed_differently(proxy_bridge, h11_gateway):
+    """The gateway's answer to one request of a pipeline is mutated (RESPONSE_MUTATIONS). Valid ones (long trailers,
+    quoted chunk extensions, a repeated equal Content-Length) must reach the client exactly as h11 frames them; the
+    others must never be delivered as a message (the responses before it are), and the client's connection must be
+    closed, not left hanging."""
+    b = proxy_bridge(h11_gateway, limits=LIMITS)
+    failures, started, ran = [], time.monotonic(), 0
+    for number, seed in enumerate(seeds(INVALID_RESPONSE_CASES, 2)):
+        ran += 1
+        case, raw = generate_invalid_response_case(seed, 20_000 + number)
+        k = case.mutated_index
+        methods = [r.method.encode() for r in case.requests]
+        ref, ref_error = reference_responses(methods, raw)
+        h11_gateway.begin(20_000 + number, raw)
+        responses, client_error, how = exchange(b, case.stream, methods, random.Random(seed ^ 0x3C3C),
+                                                len(case.requests))
+        _, gateway_errors = gateway_view(h11_gateway, 20_000 + number, 1.0)
+        from_gateway = [m for m in responses if (b"x-gateway", b"gw") in m.x_headers]
+        from_bridge = [m for m in responses if (b"x-gateway", b"gw") not in m.x_headers]
+        problems = []
+        if gateway_errors:
+            problems.append(f"h11 at the gateway refused the (valid) requests the bridge forwarded: {gateway_errors}")
+        if len(from_gateway) > len(ref) or from_gateway != ref[:len(from_gateway)]:
+            problems.append(f"the client received a response h11 frames differently: "
+                            f"{first_difference(ref, from_gateway)}")
+        if ref_error is None and case.mutation not in RESPONSE_STRICTER:
+            if responses != ref:
+                problems.append(f"a valid response was not delivered intact (client read ended: {how}; client h11: "
+                                f"{client_error}): {first_difference(ref, responses)}")
+        else:
+            if len(from_gateway) > k:
+                problems.append(f"the mutated response {k} was delivered: {[m.start for m in responses]}")
+            if how in ("timeout", "complete"):
+                problems.append(f"the client's connection was not closed after the gateway's malformed response "
+                                f"(read ended: {how})")
+            if any(m.start[-1] < 500 for m in from_bridge):
+                problems.append(f"the bridge answered a gateway failure with {[m.start for m in from_bridge]}")
+        if problems:
+            failures.append(f"seed {seed} (mutation {case.mutation} on response {k} of {len(case.requests)}; h11: "
+                            f"{(ref_error or 'accepts')[:120]}):\n  " + "\n  ".join(problems))
+            if len(failures) >= MAX_FAILURES:
+                break
+    print(f"\n{ran} invalid-response cases in {time.monotonic() - started:.1f} s, {len(failures)} failing")
     assert not failures, f"{len(failures)} failing case(s) (stopped after {MAX_FAILURES}):\n" + "\n".join(failures)

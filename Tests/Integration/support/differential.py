@@ -432,7 +432,8 @@ def generate_invalid_case(seed: int, case: int) -> Case:
     mutation = rng.choice(sorted(MUTATIONS))
     parts = [serialize_request(r) for r in requests]
     parts[index] = MUTATIONS[mutation](requests[index], rng)
-    responses = [ResponseSpec([], 200, "length", f"ok {case}.{i}".encode()) for i in range(len(requests))]
+    responses = [ResponseSpec([], 200, "head", b"", head_length=3) if r.method == "HEAD" else
+                 ResponseSpec([], 200, "length", f"ok {case}.{i}".encode()) for i, r in enumerate(requests)]
     return Case(seed, requests, responses, b"".join(parts), mutation, index)
 
 
@@ -451,6 +452,7 @@ class GatewaySeen:
     index: int
     messages: list[Message] = field(default_factory=list)
     error: str | None = None          # h11 refused what the bridge forwarded (not counting an EOF mid-message)
+    io_error: str | None = None       # a write or read failed (the bridge had closed)
     eof_mid_message: bool = False
     handshake_error: str | None = None
     finished: threading.Event = field(default_factory=threading.Event)
@@ -468,10 +470,10 @@ class H11Gateway(ThreadedServer):
         super().__init__(name=name, backlog=128)
         self.context = context
         self.current_case: int | None = None
-        self.plans: dict[int, list[ResponseSpec]] = {}
+        self.plans: dict[int, list] = {}  # ResponseSpec, or raw bytes sent as they are
         self.open = 0
 
-    def begin(self, case: int, plan: list[ResponseSpec]) -> None:
+    def begin(self, case: int, plan: list) -> None:
         with self._lock:
             self.current_case = case
             self.plans[case] = plan
@@ -524,13 +526,15 @@ class H11Gateway(ThreadedServer):
                 for _ in new:
                     spec = plan[answered] if answered < len(plan) else ResponseSpec([], 200, "length", b"unplanned")
                     answered += 1
-                    for piece in random_splits(rng, serialize_response(spec, self.name), 4):
+                    raw = spec if isinstance(spec, bytes) else serialize_response(spec, self.name)
+                    for piece in random_splits(rng, raw, 4):
                         stream.sendall(piece)
                 if parser.error:
                     conn.error = parser.error
                     return
         except (ssl.SSLError, OSError) as exc:
-            conn.error = conn.error or f"{type(exc).__name__}: {exc}"
+            # the bridge closed while an answer was being written (it refused something): not a parse error
+            conn.io_error = f"{type(exc).__name__}: {exc}"
         finally:
             for s in (stream, sock):
                 try:
@@ -540,3 +544,78 @@ class H11Gateway(ThreadedServer):
             with self._lock:
                 self.open -= 1
             conn.finished.set()
+
+
+# --- response mutations ------------------------------------------------------------------------------------------
+
+def _resp_chunked(spec: ResponseSpec, rng: random.Random) -> None:
+    spec.informational, spec.status, spec.kind = [], 200, "chunked"
+    spec.body = spec.body or rng.randbytes(rng.randint(1, 300))
+    spec.chunks = _split_chunks(rng, spec.body)
+
+
+def _resp_length(spec: ResponseSpec, rng: random.Random) -> None:
+    spec.informational, spec.status, spec.kind = [], 200, "length"
+    spec.body = spec.body or rng.randbytes(rng.randint(1, 300))
+    spec.chunks, spec.trailers = [], []
+
+
+def _resp_raw(spec: ResponseSpec, head_edit=None, body_edit=None) -> bytes:
+    head, _, body = serialize_response(spec, "gw").partition(b"\r\n\r\n")
+    return (head_edit(head) if head_edit else head) + b"\r\n\r\n" + (body_edit(body) if body_edit else body)
+
+
+def _resp_first_size_line(spec: ResponseSpec, edit) -> bytes:
+    return _resp_raw(spec, body_edit=lambda b: _first_size_line(b, edit))
+
+
+RESPONSE_MUTATIONS = {
+    # valid: must be forwarded exactly
+    "response-trailer-line-6-kib": lambda s, r: (_resp_chunked(s, r), setattr(s, "trailers", [("X-Long", "t" * 6000)]),
+                                                 _resp_raw(s))[2],
+    "response-trailers-12-kib-in-3-lines": lambda s, r: (_resp_chunked(s, r), setattr(
+        s, "trailers", [(f"X-T{i}", "u" * 4000) for i in range(3)]), _resp_raw(s))[2],
+    "response-chunk-extension-quoted": lambda s, r: (_resp_chunked(s, r), _resp_first_size_line(
+        s, lambda line, rest: line.split(b";")[0] + b';q="a;b=c"\r\n' + rest))[1],
+    "response-content-length-twice-same": lambda s, r: (_resp_length(s, r), _resp_raw(
+        s, head_edit=lambda h: h + b"\r\nContent-Length: %d" % len(s.body)))[1],
+    # accepted by h11, refused by the bridge (RESPONSE_STRICTER)
+    "response-content-length-with-chunked": lambda s, r: (_resp_chunked(s, r), _resp_raw(
+        s, head_edit=lambda h: h + b"\r\nContent-Length: 3"))[1],
+    "response-obs-fold": lambda s, r: (_resp_length(s, r), _resp_raw(s, head_edit=lambda h: h + b"\r\nX-F: a\r\n b"))[1],
+    "response-trailer-content-length": lambda s, r: (_resp_chunked(s, r), setattr(s, "trailers", [("Content-Length", "5")]),
+                                                     _resp_raw(s))[2],
+    # refused by h11: the bridge must not deliver them as a message
+    "response-content-length-differs": lambda s, r: (_resp_length(s, r), _resp_raw(
+        s, head_edit=lambda h: h + b"\r\nContent-Length: %d" % (len(s.body) + 1)))[1],
+    "response-chunk-size-0x-prefix": lambda s, r: (_resp_chunked(s, r), _resp_first_size_line(
+        s, lambda line, rest: b"0x" + line + b"\r\n" + rest))[1],
+    "response-chunk-size-bare-lf": lambda s, r: (_resp_chunked(s, r), _resp_first_size_line(
+        s, lambda line, rest: line + b"\n" + rest))[1],
+    "response-chunk-data-without-crlf": lambda s, r: (_resp_chunked(s, r), _resp_first_size_line(
+        s, lambda line, rest: line + b"\r\n" + rest[:s.chunks[0][0]] + b"XX" + rest[s.chunks[0][0] + 2:]))[1],
+    "response-status-code-4-digits": lambda s, r: (_resp_length(s, r), _resp_raw(
+        s, head_edit=lambda h: b"HTTP/1.1 2000 R" + h[h.index(b"\r\n"):]))[1],
+}
+RESPONSE_VALID = {"response-trailer-line-6-kib", "response-trailers-12-kib-in-3-lines",
+                  "response-chunk-extension-quoted", "response-content-length-twice-same"}
+RESPONSE_STRICTER = {"response-content-length-with-chunked", "response-obs-fold", "response-trailer-content-length"}
+
+
+def generate_invalid_response_case(seed: int, case: int) -> tuple[Case, list[bytes]]:
+    """Valid pipelined GET/POST requests; the gateway's response to one of them is mutated. Returns the case (its
+    `responses` are what the gateway sends, as raw bytes in `raw`) and the raw response stream, one entry per request."""
+    rng = random.Random(seed)
+    requests = []
+    for i in range(rng.randint(1, 4)):
+        spec = generate_request(rng, case, i)
+        if spec.method == "HEAD":
+            spec.method = "GET"
+        requests.append(spec)
+    responses = [generate_response(rng, r.method) for r in requests]
+    index = rng.randrange(len(requests))
+    mutation = rng.choice(sorted(RESPONSE_MUTATIONS))
+    raw = [serialize_response(s, "gw") for s in responses]
+    raw[index] = RESPONSE_MUTATIONS[mutation](responses[index], rng)
+    stream = b"".join(serialize_request(r) for r in requests)
+    return Case(seed, requests, responses, stream, mutation, index), raw
