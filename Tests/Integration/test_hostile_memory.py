@@ -1,6 +1,6 @@
 """`[limits] buffer_size` (× the sessions open) bounds the whole bridge process in every session state, whatever a
 hostile client sends: a client that writes as fast as the kernel takes bytes and never reads, for PUSH_SECONDS
-(1.5 s) or 256 MiB, must find the bridge has stopped reading (or has answered and closed), never that the bridge
+(1 s) or 256 MiB, must find the bridge has stopped reading (or has answered and closed), never that the bridge
 buffered it all.
 
 Bound: with buffer_size = 256 KiB, the bridge's RSS may grow at most RSS_BOUND_MIB (32 MiB) over its RSS once the
@@ -44,7 +44,8 @@ RSS_BOUND_MIB = 32
 PER_SESSION_MIB = 1
 # Kernel socket buffers (loopback autotuning: a few MiB per socket, three sockets in a path) + buffer_size × 4.
 IN_FLIGHT_CAP = 64 * MiB
-ANSWER_TIMEOUT = 3.0
+# How long the answer (and, for refusals, the close) may take after the push: room for a bounded lingering close.
+CLOSE_TIMEOUT = 5.0
 HEAD = f"Host: {SANDBOX}\r\n"
 
 
@@ -247,7 +248,7 @@ def test_hostile_client_that_never_reads_cannot_grow_the_bridge(env, state):
             result = push(sock, **push_kwargs)
             time.sleep(0.2)  # what the bridge took in its last read is counted too
         growth_mib = (rss.peak_kib - idle) / 1024
-        answer, how = read_available(sock, timeout=ANSWER_TIMEOUT if isinstance(expected, tuple) else 0.2)
+        answer, how = read_available(sock, timeout=CLOSE_TIMEOUT if isinstance(expected, tuple) else 0.2)
     print(f"\n{state}: idle {idle / 1024:.1f} MiB, peak +{growth_mib:.1f} MiB; push: {result.describe()}; "
           f"then read {len(answer)} bytes ({how})")
     problems = []
@@ -264,7 +265,7 @@ def test_hostile_client_that_never_reads_cannot_grow_the_bridge(env, state):
         status, must_close = expected
         got = answered_status(answer)
         if got != status:
-            problems.append(f"expected the bridge to answer {status} within {ANSWER_TIMEOUT} s after the push, got "
+            problems.append(f"expected the bridge to answer {status} within {CLOSE_TIMEOUT} s after the push, got "
                             f"{answer[:200]!r} (then {how}); push: {result.describe()}")
         if must_close == "close" and how not in ("eof", "reset"):
             problems.append(f"the bridge kept the connection open after refusing it (read ended by {how})")
@@ -340,3 +341,17 @@ def test_eight_hostile_clients_on_three_listeners_stay_within_the_total_bound(br
         + "; ".join(f"{name.__name__ if hasattr(name, '__name__') else name}: {r.describe()}"
                     for name, r in zip(openers, results)))
     assert b.crashed() is None
+
+
+# --- the helpers themselves (no bridge) -------------------------------------------------------------------------
+
+def test_push_stalls_against_a_peer_that_does_not_read_and_runs_on_against_one_that_does(holding):
+    """`push` reports a stall (kernel buffers only) against HoldingServer("hold"), and keeps going against "sink";
+    so a bridge that keeps reading is told apart from one that stopped."""
+    hold, sink = holding("hold", tls=False, name="hold"), holding("sink", tls=False, name="sink")
+    with socket.create_connection(("127.0.0.1", hold.port), timeout=5) as s:
+        stalled = push(s, seconds=0.5)
+    with socket.create_connection(("127.0.0.1", sink.port), timeout=5) as s:
+        flowing = push(s, seconds=0.5, max_bytes=64 * MiB)
+    assert stalled.ended == "time" and stalled.accepted < IN_FLIGHT_CAP and stalled.stalled_for > 0.2, stalled
+    assert flowing.accepted > 2 * stalled.accepted and flowing.stalled_for < 0.2, (stalled, flowing)

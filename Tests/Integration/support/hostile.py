@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from .servers import ThreadedServer
 
 MiB = 1024 * 1024
-PUSH_SECONDS = 1.5
+PUSH_SECONDS = 1.0
 PUSH_MAX_BYTES = 256 * MiB
 HOLD_SECONDS = 30.0
 GARBAGE = (b"hostile-bytes-" * 4682)[:64 * 1024]  # 64 KiB written again and again; no CR, no LF
