@@ -310,6 +310,8 @@ def test_eight_hostile_clients_on_three_listeners_stay_within_the_total_bound(br
                proxied(f"GET http://{SANDBOX}/e HTTP/1.1\r\n{HEAD}Connection: close\r\n\r\n"),
                proxied(f"GET http://{SANDBOX}/g HTTP/1.0\r\n{HEAD}\r\n"),
                proxied(f"POST http://{SANDBOX}/b HTTP/1.1\r\n{HEAD}Content-Length: 1000000000000000\r\n\r\n")]
+    labels = ["plain", "plain", "plain", "tls", "tls", "proxy after Connection: close", "proxy after HTTP/1.0",
+              "proxy Content-Length body"]
     socks = [open_() for open_ in openers]
     try:
         wait_gateway_ready(gw, len(socks))
@@ -338,8 +340,7 @@ def test_eight_hostile_clients_on_three_listeners_stay_within_the_total_bound(br
     assert all(results), "a push thread did not finish"
     assert growth_mib < bound, (
         f"the bridge's RSS grew by {growth_mib:.1f} MiB (bound {bound} MiB) under 8 hostile clients: "
-        + "; ".join(f"{name.__name__ if hasattr(name, '__name__') else name}: {r.describe()}"
-                    for name, r in zip(openers, results)))
+        + "; ".join(f"{label}: {r.describe()}" for label, r in zip(labels, results)))
     assert b.crashed() is None
 
 
