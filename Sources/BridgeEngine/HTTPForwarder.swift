@@ -102,9 +102,22 @@ final class HTTPForwarder {
         return false
     }
 
-    /// Can a request whose body failed still be answered with an error status? Only if no
-    /// response is owed before it and none of its own has reached the client.
-    var canAnswerFailedRequest: Bool { pending.count == 1 && !inResponseBody }
+    /// Can a request whose body failed still be answered with an error status, once the answers
+    /// owed before it are delivered? Only while the gateway's own answer to it has not begun (it
+    /// is the last request sent, so it is pending exactly until then).
+    var canAnswerFailedRequest: Bool { !pending.isEmpty }
+
+    /// The last request sent will never be completed (its body failed): it is owed no response
+    /// from the gateway, and nothing the gateway sends after the answers owed before it is read.
+    /// The session answers it itself once those are delivered.
+    func abandonLastRequest() {
+        if !pending.isEmpty { pending.removeLast() }
+        readsNoMoreResponses = true
+        closeAfterResponses = true
+    }
+
+    /// Set by `abandonLastRequest`: what the gateway sends past the answers still owed is left unread.
+    private var readsNoMoreResponses = false
 
     /// The byte counts moved since the last call (rewritten heads count as sent).
     func takeCounts() -> (up: Int, down: Int) {
@@ -172,6 +185,8 @@ final class HTTPForwarder {
     func pumpResponses(from upstream: BufferedStream, to client: BufferedStream) -> Outcome {
         while upstream.inputLength > 0 {
             switch responseBody {
+            case .none where !inResponseBody && readsNoMoreResponses && pending.isEmpty:
+                return .progressed
             case .none where !inResponseBody:
                 let parsed = upstream.withInputPrefix(maxBytes: 64 * 1024) { ResponseParser.parse($0) }
                 switch parsed {
@@ -235,7 +250,7 @@ final class HTTPForwarder {
                 downstreamBytes += upstream.moveInput(to: client)
             }
         }
-        return closeAfterResponses && !responsesPending ? .finished : .progressed
+        return closeAfterResponses && !responsesPending && !readsNoMoreResponses ? .finished : .progressed
     }
 
     /// Passes a response head on (or drops it) and sets up its body. Returns an outcome only when

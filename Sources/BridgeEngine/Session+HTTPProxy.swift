@@ -155,17 +155,18 @@ extension Session {
     }
 
     /// A request body went bad after its head was sent: the gateway waits for the rest, which
-    /// never comes. Its connection is closed without close_notify (so it sees a truncated request,
-    /// never a complete one), and the client gets the 400 if nothing is owed before it, else the
-    /// answers already here and then the close.
+    /// never comes. The answers owed before it are still delivered; then the client gets the 400
+    /// and the gateway's connection is closed without close_notify (it sees a truncated request,
+    /// never a complete one). If the gateway's answer to the broken request has begun to reach the
+    /// client, a 400 cannot follow it: the connection is closed after what has arrived.
     private func requestBodyFailed(_ error: HTTPParseError, forwarder: HTTPForwarder) {
-        downstream.disableReading()
-        if forwarder.canAnswerFailedRequest {
-            answer(error.status, error.reason, close: "downstream_error")
-        } else {
-            beginDrain(close: "downstream_error", error: "\(error.reason); answers to earlier requests were still owed,"
-                + " so the connection was closed instead of answered \(error.status)")
+        guard forwarder.canAnswerFailedRequest else {
+            beginDrain(close: "downstream_error", error: "\(error.reason); the gateway's answer to that request had"
+                + " begun, so the connection was closed instead of answered \(error.status)")
+            return
         }
+        forwarder.abandonLastRequest()
+        waitForResponses(then: .refuse(status: error.status, reason: error.reason, close: "downstream_error"))
     }
 
     private func count(_ forwarder: HTTPForwarder) {

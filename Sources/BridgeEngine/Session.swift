@@ -411,6 +411,15 @@ final class Session: BufferedStreamDelegate {
 
     // MARK: - Teardown
 
+    /// Does the merchant's connection get a lingering close? When the bridge stopped reading a
+    /// plain http-proxy client that may still be sending (it answered it, or the client asked to
+    /// close after its last request) and everything owed to it is written: closing with its
+    /// bytes unread would reset the connection and could destroy that answer.
+    private var lingersOnClose: Bool {
+        guard !downstreamIsTLS, listener.accept == .httpProxy, !downstreamEnded, downstream.outputLength == 0 else { return false }
+        return httpStatus != nil && httpStatus != 200 || forwarder?.readsNoMoreRequests == true
+    }
+
     /// close_notify goes to a peer whose TLS is healthy, never after a TLS or socket error.
     static func isOrderly(_ close: String) -> Bool {
         close != "upstream_error" && close != "downstream_error"
@@ -433,7 +442,11 @@ final class Session: BufferedStreamDelegate {
         }
         if !handingOver {
             bytesDown -= downstream.outputLength
-            downstream.free(sendCloseNotify: downstreamIsTLS && phase != .downstreamHandshake && orderly)
+            if lingersOnClose {
+                worker.closeLingering(downstream)
+            } else {
+                downstream.free(sendCloseNotify: downstreamIsTLS && phase != .downstreamHandshake && orderly)
+            }
         }
         phase = .closed
         worker.sessionEnded(self, record: record(close: close, error: error, phase: endedIn))

@@ -20,6 +20,8 @@ final class Worker {
     private var listeners: [HostPort: (listener: Listener, config: ListenerConfig)] = [:]
     /// The registry that keeps open sessions alive; a session leaves it in `sessionEnded`.
     private var sessions: [ObjectIdentifier: Session] = [:]
+    /// Client connections closing after an answer (see `LingeringClose`).
+    private var lingering: [ObjectIdentifier: LingeringClose] = [:]
     private var sessionCounter: UInt64 = 0
     private let encoder = RecordEncoder()
     private var lastAcceptErrorLog: Int64 = -1_000_000
@@ -135,6 +137,14 @@ final class Worker {
                               peer: peer, local: local)
         sessions[ObjectIdentifier(session)] = session
         session.start()
+    }
+
+    /// Closes a client connection after a short linger instead of at once (see `LingeringClose`).
+    func closeLingering(_ downstream: BufferedStream) {
+        let closer = LingeringClose(downstream, loop: loop) { [unowned self] closer in
+            self.lingering.removeValue(forKey: ObjectIdentifier(closer))
+        }
+        lingering[ObjectIdentifier(closer)] = closer
     }
 
     /// An http-proxy client's next request is for another host: a new session takes its connection

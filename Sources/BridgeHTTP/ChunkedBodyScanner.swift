@@ -4,10 +4,10 @@
 /// The scanner never copies or changes the body: it only says how many of the buffered bytes
 /// belong to it. Chunk-size lines and trailer lines are checked whole before they are counted, so a
 /// malformed line is never forwarded; chunk data is counted without being looked at. Refused: a
-/// missing or non-hex size, a size that overflows, whitespace other than before `;` in the size
-/// line, malformed chunk extensions, line ends other than CRLF, data not followed by CRLF, a
-/// size line longer than `maxChunkSizeLine`, trailers longer than `maxTrailerBytes`, malformed
-/// trailer lines and trailers that would change framing or routing (`Content-Length`,
+/// missing or non-hex size, a size that overflows or has more than 16 hex digits, whitespace other
+/// than before `;` in the size line, malformed chunk extensions, line ends other than CRLF, data
+/// not followed by CRLF, a size line longer than `maxChunkSizeLine`, trailers longer than
+/// `maxTrailerBytes`, malformed trailer lines and trailers that would change framing or routing (`Content-Length`,
 /// `Transfer-Encoding`, `Host`).
 public struct ChunkedBodyScanner: Sendable {
     /// What to do with the buffered bytes.
@@ -207,6 +207,9 @@ public struct ChunkedBodyScanner: Sendable {
         return bytes.count - start >= maxLength ? .tooLong : .notYet
     }
 
+    /// The most hex digits a chunk size may have.
+    static let maxSizeDigits = 16
+
     private struct SizeLineError: Error {
         var text: String
     }
@@ -219,6 +222,11 @@ public struct ChunkedBodyScanner: Sendable {
         let end = line.endIndex
         var size = 0
         while index < end, let digit = ASCII.hexValue(line[index]) {
+            // More digits than a 64-bit size needs, even as leading zeros, is where parsers part
+            // ways (some truncate, some overflow, some refuse): refused, never forwarded.
+            guard index - line.startIndex < maxSizeDigits else {
+                return failure("a chunk size has more than \(maxSizeDigits) hex digits")
+            }
             guard size <= (Int.max - digit) >> 4 else { return failure("a chunk size is too large") }
             size = size << 4 | digit
             index += 1

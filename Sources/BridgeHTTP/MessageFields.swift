@@ -3,10 +3,13 @@
 ///
 /// Framing is where request smuggling lives: two parsers that disagree on where a body ends see
 /// different requests. So every way of making the length ambiguous is refused outright rather than
-/// resolved by a precedence rule the gateway (or the merchant's old client) might not share. That
-/// includes spellings RFC 9110 lets a recipient accept, such as `Content-Length: 5, 5`, two equal
-/// `Content-Length` lines, or an empty element in `Transfer-Encoding` (`chunked,`): the bridge
-/// forwards header lines as they came, so whatever it accepts, the next parser must read the same.
+/// resolved by a precedence rule the gateway (or the merchant's old client) might not share. In a
+/// request that includes spellings RFC 9110 lets a recipient accept, such as `Content-Length: 5, 5`
+/// or two equal `Content-Length` lines: the bridge forwards header lines as they came, so whatever
+/// it accepts, the gateway must read the same, and a request is where smuggling starts. A response
+/// comes from the one gateway and ends where the bridge says, so equal repeated lengths are
+/// accepted there, as RFC 9110 §8.6 allows. An empty element in `Transfer-Encoding` (`chunked,`)
+/// is refused both ways.
 struct MessageFields {
     /// The one `Content-Length`, if a line carried one.
     var contentLength: Int?
@@ -20,9 +23,11 @@ struct MessageFields {
     var hostCount = 0
 
     /// Reads the fields, refusing (with `status`): a `Content-Length` that is not one decimal
-    /// number on one line; a `Transfer-Encoding` line that is empty or has an empty element; a
-    /// `Connection` value that is not a list of tokens.
-    static func read(_ headers: [HTTPHeader], status: Int) -> Result<MessageFields, HTTPParseError> {
+    /// number on one line (with `equalLengthsAllowed`: that is not decimal, or differs from another);
+    /// a `Transfer-Encoding` line that is empty or has an empty element; a `Connection` value that
+    /// is not a list of tokens.
+    static func read(_ headers: [HTTPHeader], status: Int,
+                     equalLengthsAllowed: Bool = false) -> Result<MessageFields, HTTPParseError> {
         var fields = MessageFields()
         for header in headers {
             let name = header.name
@@ -31,13 +36,21 @@ struct MessageFields {
                 guard !elements.isEmpty, elements != [""] else {
                     return .failure(HTTPParseError(status: status, reason: "Content-Length is empty"))
                 }
-                guard let length = elements.count == 1 ? decimalValue(elements[0]) : nil else {
-                    let reason = elements.count > 1 && elements.allSatisfy({ decimalValue($0) != nil })
-                        ? "Content-Length has more than one value" : "Content-Length is not a decimal number"
-                    return .failure(HTTPParseError(status: status, reason: reason))
+                let values = elements.map(decimalValue)
+                guard let length = values.first ?? nil, !values.contains(nil) else {
+                    return .failure(HTTPParseError(status: status, reason: "Content-Length is not a decimal number"))
                 }
-                guard fields.contentLength == nil else {
-                    return .failure(HTTPParseError(status: status, reason: "Content-Length appears on more than one line"))
+                if equalLengthsAllowed {
+                    guard values.allSatisfy({ $0 == length }), fields.contentLength ?? length == length else {
+                        return .failure(HTTPParseError(status: status, reason: "Content-Length values differ"))
+                    }
+                } else {
+                    guard values.count == 1 else {
+                        return .failure(HTTPParseError(status: status, reason: "Content-Length has more than one value"))
+                    }
+                    guard fields.contentLength == nil else {
+                        return .failure(HTTPParseError(status: status, reason: "Content-Length appears on more than one line"))
+                    }
                 }
                 fields.contentLength = length
             } else if name.equalsIgnoringASCIICase("transfer-encoding") {

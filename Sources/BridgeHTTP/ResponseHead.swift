@@ -38,7 +38,7 @@ public struct ResponseHead: Sendable, Equatable {
 
     /// True if the only transfer coding is `chunked`: then the body can be passed on decoded.
     public var isOnlyChunked: Bool {
-        guard case .success(let fields) = MessageFields.read(headers, status: 502) else { return false }
+        guard case .success(let fields) = MessageFields.read(headers, status: 502, equalLengthsAllowed: true) else { return false }
         return fields.transferCodings.map(codingName) == ["chunked"]
     }
 
@@ -70,7 +70,7 @@ public struct ResponseHead: Sendable, Equatable {
     public func bodyFraming(requestMethod: String) -> BodyFraming {
         if requestMethod == "HEAD" || isInterim || status == 204 || status == 304 { return .none }
         if requestMethod == "CONNECT", (200...299).contains(status) { return .none }
-        guard case .success(let fields) = MessageFields.read(headers, status: 502) else { return .untilClose }
+        guard case .success(let fields) = MessageFields.read(headers, status: 502, equalLengthsAllowed: true) else { return .untilClose }
         if fields.hasTransferEncoding {
             return fields.transferCodings.last.map(codingName) == "chunked" ? .chunked : .untilClose
         }

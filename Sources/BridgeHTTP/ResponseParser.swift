@@ -42,7 +42,7 @@ public enum ResponseParser {
         }
 
         let fields: MessageFields
-        switch MessageFields.read(headers, status: 502) {
+        switch MessageFields.read(headers, status: 502, equalLengthsAllowed: true) {
         case .failure(let error): return .invalid(HTTPParseError(status: 502, reason: "response " + error.reason))
         case .success(let value): fields = value
         }

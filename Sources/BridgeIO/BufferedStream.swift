@@ -393,6 +393,13 @@ public final class BufferedStream {
         bufferevent_setwatermark(bev, Int16(EV_WRITE), bytes, 0)
     }
 
+    /// Sends FIN on a plain socket (nothing more will be written; reading goes on). Only for a
+    /// plain stream whose output is already written: TLS would need close_notify first.
+    public func shutdownWriting() {
+        guard !freed, ssl == nil, ownsSocket else { return }
+        _ = shutdown(bufferevent_getfd(bev), Int32(SHUT_WR))
+    }
+
     /// Closes the socket and frees everything the stream owns. With `sendCloseNotify`, a TLS
     /// stream first sends close_notify (never after a fatal TLS error). Idempotent.
     public func free(sendCloseNotify: Bool) {

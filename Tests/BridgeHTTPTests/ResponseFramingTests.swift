@@ -46,13 +46,17 @@ struct ResponseFramingTests {
     @Test("refuses conflicting or malformed framing at parse time", arguments: [
         "Transfer-Encoding: chunked\r\nContent-Length: 5", "Content-Length: 5\r\nContent-Length: 6", "Content-Length: five",
         "Transfer-Encoding: chunked, gzip", "Transfer-Encoding: chunked, chunked", "Transfer-Encoding: gz(ip, chunked", "Transfer-Encoding: ,",
-        // Ambiguous even where RFC 9110 would let a recipient merge them: forwarded as sent, the
-        // merchant's old client might read them differently.
-        "Content-Length: 5\r\nContent-Length: 5", "Content-Length: 5, 5", "Transfer-Encoding: chunked,",
+        "Content-Length: 5, 6", "Content-Length: 5\r\nContent-Length: 5, 6", "Transfer-Encoding: chunked,",
         "Transfer-Encoding: ,chunked", "Transfer-Encoding: chunked\r\nTransfer-Encoding: ",
     ])
     func conflicts(lines: String) {
         #expect(responseError("HTTP/1.1 200 OK\r\n\(lines)\r\n\r\n")?.status == 502)
+    }
+
+    @Test("accepts equal repeated Content-Length in a response (RFC 9110 §8.6), unlike in a request")
+    func equalLengths() {
+        #expect(framing("200 OK\r\nContent-Length: 5\r\nContent-Length: 5") == .length(5))
+        #expect(framing("200 OK\r\nContent-Length: 5, 5") == .length(5))
     }
 
     @Test("refuses Transfer-Encoding in an HTTP/1.0 response")
