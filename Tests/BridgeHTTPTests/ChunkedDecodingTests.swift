@@ -74,6 +74,12 @@ struct ChunkedDecodingTests {
         #expect(decode(bytes, piece: 1) == .invalid(reason))
     }
 
+    @Test("a chunk size has at most 16 hex digits, leading zeros included")
+    func sizeDigits() {
+        #expect(decode(Array("0000000000000005\r\nhello\r\n0\r\n\r\n".utf8)) == .body(data: Array("hello".utf8), wireLength: 30))
+        #expect(decode(Array("00000000000000005\r\nhello\r\n0\r\n\r\n".utf8)) == .invalid("a chunk size has more than 16 hex digits"))
+    }
+
     @Test("a trailer line longer than a short prefix is decided once the decision window is shown")
     func longTrailerNeedsTheWindow() {
         let trailer = "X-Long: " + String(repeating: "t", count: 12 * 1024)
