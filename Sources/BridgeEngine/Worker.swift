@@ -153,7 +153,8 @@ final class Worker {
         session.start()
     }
 
-    /// One record for a connection closed at accept, before it became a session.
+    /// One record for a connection closed at accept, before it became a session; `/metrics`
+    /// counts it under the same `result` as the record's `close`.
     private func refuseAtAccept(listener: ListenerConfig, peer: String, close: String, error: String) {
         let record = SessionRecord(
             time: WallClock.now(), session: nextSessionID(),
@@ -161,6 +162,7 @@ final class Worker {
             downstream: .init(address: peer, protocol: listener.accept == .plain ? "plain" : nil),
             upstream: .init(name: listener.backend ?? listener.upstream), phase: "accept", close: close, error: error)
         runtime.sessionLog.append(record, encoder: encoder)
+        runtime.metrics.observe(record)
     }
 
     /// Called by a session exactly once, from its teardown.
