@@ -33,12 +33,22 @@ enum ConfigFiles {
     }
 
     /// Why a secret file's mode is too open (readable or writable by group or others), or nil.
-    static func problemWithSecretMode(_ resolved: String) -> String? {
+    /// `holdsKey`: the file is not a key file by its config key but a private key was found in it.
+    static func problemWithSecretMode(_ resolved: String, holdsKey: Bool = false) -> String? {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: resolved),
               let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue else { return nil }
         guard mode & 0o077 != 0 else { return nil }
-        return "\(resolved) is readable by group or others (mode \(String(mode & 0o777, radix: 8))); it holds a secret:"
+        let what = holdsKey ? "it holds a private key (a PEM \"PRIVATE KEY\" block)" : "it holds a secret"
+        return "\(resolved) is readable by group or others (mode \(String(mode & 0o777, radix: 8))); \(what):"
             + " chmod 600 it (owned by the bridge's user), or set unsafe_key_permissions = true"
+            + (holdsKey ? "; or keep the certificate alone in this file and the key in its own file" : "")
+    }
+
+    /// Does the file hold a PEM private key (`-----BEGIN ... PRIVATE KEY-----`: PKCS#8, RSA, EC,
+    /// encrypted)? Reads the file's contents, only to look for that marker; nothing is kept.
+    static func holdsPrivateKey(_ resolved: String) -> Bool {
+        guard let data = FileManager.default.contents(atPath: resolved) else { return false }
+        return data.range(of: Data("PRIVATE KEY-----".utf8)) != nil
     }
 
     /// Why a log file cannot be opened for appending, or `nil` when it can (or can be created).

@@ -5,7 +5,8 @@ import TOMLKit
 ///
 /// Call it at start-up and for every reload: it either returns a `Config` that is complete and
 /// valid, or throws every problem it found, each naming the key to fix. It reads the referenced
-/// certificate files' metadata (existence, readability) but never their contents.
+/// certificate files' metadata (existence, readability, mode) and looks into them only for a PEM
+/// private key (which then needs a key file's permissions); it never parses them.
 public enum ConfigLoader {
     /// Keys allowed at the top of the file, before any table.
     static let rootKeys = ["workers", "user", "group", "unsafe_key_permissions", "admin", "log", "limits", "dns", "upstream",
