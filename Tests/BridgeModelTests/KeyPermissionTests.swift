@@ -69,6 +69,17 @@ struct KeyPermissionTests {
         #expect(errors.map(\.key) == ["upstream[sandbox].client_cert"])
     }
 
+    @Test("a key after a long certificate chain is found, also where it spans two reads", arguments: [
+        65_536 - 20, 65_536 - 5, 65_536, 200_000,
+    ])
+    func keyAfterLongChain(offset: Int) throws {
+        let padding = String(repeating: "A", count: offset - "-----BEGIN ".count)
+        let pem = padding + "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
+        let errors = try combinedFileErrors("client_cert = \"chain.pem\"", file: "chain.pem", contents: pem,
+                                            mode: 0o644, listener: false)
+        #expect(errors.map(\.key) == ["upstream[sandbox].client_cert"])
+    }
+
     @Test func aCombinedFileReadableByItsOwnerOnlyIsAccepted() throws {
         let errors = try combinedFileErrors("client_cert = \"combined.pem\"", file: "combined.pem", mode: 0o600,
                                             listener: false)
