@@ -5,7 +5,7 @@ import Synchronization
 /// reloads. Shared by the workers and the admin thread; carried over across reloads.
 ///
 /// "result" means the same as in `tls-bridge report`: `ok` for a session that ended without an
-/// error, otherwise its `close` value.
+/// error, otherwise its `close` value. Connections refused at accept (`limit`, `refused`) count too.
 public final class Metrics: Sendable {
     private struct SessionKey: Hashable {
         var listener: String
@@ -36,7 +36,10 @@ public final class Metrics: Sendable {
             state.sessions[key, default: 0] += 1
             state.bytesUp += record.bytes.up
             state.bytesDown += record.bytes.down
-            state.sessionSeconds.observe(Double(record.durationMs) / 1000)
+            // A connection refused at accept never was a session: counted, but not a duration.
+            if record.phase != "accept" {
+                state.sessionSeconds.observe(Double(record.durationMs) / 1000)
+            }
             if let milliseconds = record.upstream.handshakeMs {
                 state.handshakeSeconds.observe(Double(milliseconds) / 1000)
             }
@@ -57,7 +60,7 @@ public final class Metrics: Sendable {
         func family(_ name: String, _ type: String, _ help: String) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
         }
-        family("tls_bridge_sessions_total", "counter", "Sessions ended, by listener, downstream protocol and result (ok, or the close reason).")
+        family("tls_bridge_sessions_total", "counter", "Sessions ended (and connections refused at accept), by listener, downstream protocol and result (ok, or the close reason).")
         for (key, count) in state.sessions.sorted(by: { "\($0.key)" < "\($1.key)" }) {
             out += "tls_bridge_sessions_total{listener=\"\(escape(key.listener))\",downstream_protocol=\"\(escape(key.downstreamProtocol))\","
                 + "result=\"\(escape(key.result))\"} \(count)\n"

@@ -1,3 +1,4 @@
+import BridgeHTTP
 import BridgeIO
 import BridgeModel
 import Logging
@@ -23,6 +24,8 @@ final class Worker {
     /// Client connections closing after an answer (see `LingeringClose`).
     private var lingering: [ObjectIdentifier: LingeringClose] = [:]
     private var sessionCounter: UInt64 = 0
+    /// Connections the bridge answers itself and closes, outside any session (see `continueProxyConnection`).
+    private let answers = ClosingAnswers()
     private let encoder = RecordEncoder()
     private var lastAcceptErrorLog: Int64 = -1_000_000
     /// Set once shutdown began: the loop ends when the last session does (or at the deadline).
@@ -93,6 +96,7 @@ final class Worker {
     }
 
     private func closeRemainingSessions() {
+        answers.closeAll()
         let timeout = runtime.config.limits.drainTimeout.text
         for session in Array(sessions.values) {
             session.finish("shutdown", error: "still open when drain_timeout (\(timeout)) ended; closed by the bridge")
@@ -149,12 +153,25 @@ final class Worker {
 
     /// An http-proxy client's next request is for another host: a new session takes its connection
     /// (and the request head already buffered in it).
-    func continueProxyConnection(_ downstream: BufferedStream, listener: ListenerConfig, peer: SocketAddress?,
+    ///
+    /// The new session belongs to the current configuration: it gets the listener of the same name
+    /// as the runtime has it now, so routes a reload dropped are refused there (403). If the reload
+    /// removed the listener (or made it something other than an http-proxy), the client is answered
+    /// 503 and the connection closed, with a record.
+    func continueProxyConnection(_ downstream: BufferedStream, listener previous: ListenerConfig, peer: SocketAddress?,
                                  local: SocketAddress?) {
+        let peerText = peer?.description ?? "unknown"
+        guard let listener = runtime.config.listeners.first(where: { $0.name == previous.name && $0.accept == .httpProxy }) else {
+            let reason = "listener \(previous.name) was removed by a configuration reload; reconnect to a listener of"
+                + " the current configuration"
+            answers.answer(downstream, with: HTTPResponse.error(status: 503, reason: reason), loop: loop)
+            refuseAtAccept(listener: previous, peer: peerText, close: "refused", error: "answered 503: \(reason)",
+                           phase: "proxy_request", httpStatus: 503)
+            return
+        }
         if let refusal = runtime.reserveSession(source: peer?.ipBytes ?? []) {
             downstream.free(sendCloseNotify: false)
-            refuseAtAccept(listener: listener, peer: peer?.description ?? "unknown", close: "limit",
-                           error: refusal + "; connection closed")
+            refuseAtAccept(listener: listener, peer: peerText, close: "limit", error: refusal + "; connection closed")
             return
         }
         let session = Session(id: nextSessionID(), worker: self, listener: listener, downstream: downstream,
@@ -163,14 +180,17 @@ final class Worker {
         session.start()
     }
 
-    /// One record for a connection closed at accept, before it became a session.
-    private func refuseAtAccept(listener: ListenerConfig, peer: String, close: String, error: String) {
+    /// One record for a connection closed at accept, before it became a session; `/metrics`
+    /// counts it under the same `result` as the record's `close`.
+    private func refuseAtAccept(listener: ListenerConfig, peer: String, close: String, error: String,
+                                phase: String = "accept", httpStatus: Int? = nil) {
         let record = SessionRecord(
             time: WallClock.now(), session: nextSessionID(),
             direction: listener.backend == nil ? "outbound" : "inbound", listener: listener.name,
-            downstream: .init(address: peer, protocol: listener.accept == .plain ? "plain" : nil),
-            upstream: .init(name: listener.backend ?? listener.upstream), phase: "accept", close: close, error: error)
+            downstream: .init(address: peer, protocol: listener.accept == .plain ? "plain" : nil, httpStatus: httpStatus),
+            upstream: .init(name: listener.backend ?? listener.upstream), phase: phase, close: close, error: error)
         runtime.sessionLog.append(record, encoder: encoder)
+        runtime.metrics.observe(record)
     }
 
     /// Called by a session exactly once, from its teardown.

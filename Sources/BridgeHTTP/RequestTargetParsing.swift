@@ -13,7 +13,7 @@ enum RequestTargetParsing {
             guard target.first != ASCII.slash, target.first != ASCII.asterisk, !containsSchemeSeparator(target) else {
                 return failure("CONNECT needs a host:port target (authority-form)")
             }
-            return authorityForm(target).mapError { HTTPParseError(status: 400, reason: "CONNECT target \($0)") }
+            return authorityForm(target).mapError { HTTPParseError(status: 400, reason: "CONNECT target \($0.text)") }
         }
         if target.count == 1, target.first == ASCII.asterisk {
             return method == "OPTIONS" ? .success(.asterisk) : failure("the target * is only valid with OPTIONS")

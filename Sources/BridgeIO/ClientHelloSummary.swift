@@ -8,7 +8,8 @@ public struct ClientHelloSummary: Sendable {
     public var maxVersion: String
     /// The same as a protocol number (0x0301 for TLS 1.0).
     public var maxVersionNumber: Int
-    /// The SNI host name, if the client sent one.
+    /// The SNI host name, if the client sent one: every byte of it, with anything but printable
+    /// ASCII (a NUL, a control byte, UTF-8) and the backslash escaped as `\xHH` / `\\`.
     public var serverName: String?
     /// The first suites offered, in the client's order.
     public var ciphers: [OfferedCipher]
@@ -21,13 +22,26 @@ public struct ClientHelloSummary: Sendable {
         maxVersionNumber = Int(hello.max_version)
         maxVersion = Self.versionName(maxVersionNumber)
         serverName = hello.has_sni == 1 ? withUnsafeBytes(of: hello.sni) { bytes in
-            String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+            Self.escaped(bytes.prefix(max(0, min(Int(hello.sni_length), bytes.count - 1))))
         } : nil
         let codes = withUnsafeBytes(of: hello.ciphers) { Array($0.bindMemory(to: UInt16.self)) }
         ciphers = codes.prefix(Int(hello.cipher_count)).map { code in
             OfferedCipher(code: code, openSSLName: string(fromC: tb_cipher_name_for_code(ssl, code)))
         }
         totalCiphers = Int(hello.total_ciphers)
+    }
+
+    /// Client bytes as a log-safe string: printable ASCII as is, `\` doubled, anything else `\xHH`.
+    static func escaped<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> String {
+        var text = ""
+        for byte in bytes {
+            switch byte {
+            case UInt8(ascii: "\\"): text += "\\\\"
+            case 0x20...0x7E: text.unicodeScalars.append(Unicode.Scalar(byte))
+            default: text += "\\x" + (byte < 0x10 ? "0" : "") + String(byte, radix: 16)
+            }
+        }
+        return text
     }
 
     /// OpenSSL's spelling of a protocol number.

@@ -1,5 +1,5 @@
 /// An IPv4 or IPv6 network in CIDR notation (`203.0.113.0/24`, `::1/128`), for `allow_sources`.
-public struct AddressRange: Sendable, Equatable, CustomStringConvertible {
+public struct AddressRange: Sendable, Equatable, Codable, CustomStringConvertible {
     /// Network address bytes (4 or 16), host bits cleared.
     public let network: [UInt8]
     public let prefixLength: Int

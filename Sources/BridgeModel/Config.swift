@@ -3,7 +3,7 @@
 /// Every value here is immutable and `Sendable`: workers on other threads read it, nobody writes it.
 /// A `Config` only exists once `ConfigLoader` has checked every policy, so code that holds one may
 /// trust it (the upstream floor in particular: see `UpstreamConfig`).
-public struct Config: Sendable, Equatable {
+public struct Config: Sendable, Equatable, Codable {
     /// Where session records and diagnostics go.
     public var log: LogConfig
     /// Time and count limits shared by every listener.
@@ -48,7 +48,7 @@ public struct Config: Sendable, Equatable {
 }
 
 /// `[admin]`: the HTTP endpoint for `/healthz` and `/metrics`; off unless `listen` is set.
-public struct AdminConfig: Sendable, Equatable {
+public struct AdminConfig: Sendable, Equatable, Codable {
     /// Loopback unless `unsafe_listen_public`: metrics show traffic volumes and certificate expiry.
     public var listen: HostPort?
 
@@ -58,7 +58,7 @@ public struct AdminConfig: Sendable, Equatable {
 }
 
 /// `[log]`: session records (JSON Lines) and diagnostic messages.
-public struct LogConfig: Sendable, Equatable {
+public struct LogConfig: Sendable, Equatable, Codable {
     /// `"stdout"`, `"stderr"`, or a file path opened for appending.
     public var sessions: LogDestination
     /// Diagnostic level: trace, debug, info, notice, warning, error, critical.
@@ -75,19 +75,19 @@ public struct LogConfig: Sendable, Equatable {
 }
 
 /// Where session records are written.
-public enum LogDestination: Sendable, Equatable {
+public enum LogDestination: Sendable, Equatable, Codable {
     case stdout
     case stderr
     case file(String)
 }
 
 /// Diagnostic verbosity, spelled as swift-log spells it.
-public enum LogLevel: String, Sendable, Equatable, CaseIterable {
+public enum LogLevel: String, Sendable, Equatable, Codable, CaseIterable {
     case trace, debug, info, notice, warning, error, critical
 }
 
 /// `[limits]`: every timeout a session can hit, and how many sessions may be open.
-public struct LimitsConfig: Sendable, Equatable {
+public struct LimitsConfig: Sendable, Equatable, Codable {
     /// Name resolution plus TCP connect to the upstream, per attempt.
     public var connectTimeout: Duration
     /// Each TLS handshake.
@@ -124,7 +124,7 @@ public struct LimitsConfig: Sendable, Equatable {
 }
 
 /// `[dns]`: which resolvers the bridge asks. Empty means the system's (`/etc/resolv.conf` and `/etc/hosts`).
-public struct DNSConfig: Sendable, Equatable {
+public struct DNSConfig: Sendable, Equatable, Codable {
     /// `"IP"` or `"IP:port"` / `"[IPv6]:port"` of name servers to use instead of the system's.
     public var nameservers: [String]
     /// Seconds evdns waits for one answer before retrying.
@@ -137,7 +137,7 @@ public struct DNSConfig: Sendable, Equatable {
 }
 
 /// The TLS protocol floor of the upstream side. Nothing below TLS 1.2 can be expressed.
-public enum UpstreamTLSVersion: String, Sendable, Equatable {
+public enum UpstreamTLSVersion: String, Sendable, Equatable, Codable {
     case tls12 = "TLS1.2"
     case tls13 = "TLS1.3"
 }
@@ -146,7 +146,7 @@ public enum UpstreamTLSVersion: String, Sendable, Equatable {
 ///
 /// Verification is not optional: the gateway's certificate chain is verified against `caFile`
 /// (or the system store) and its name against `serverName`. There is no key to turn that off.
-public struct UpstreamConfig: Sendable, Equatable {
+public struct UpstreamConfig: Sendable, Equatable, Codable {
     /// Unique name listeners refer to.
     public var name: String
     /// Where to dial.
@@ -188,7 +188,7 @@ public struct UpstreamConfig: Sendable, Equatable {
 }
 
 /// How a listener accepts downstream connections.
-public enum AcceptMode: String, Sendable, Equatable {
+public enum AcceptMode: String, Sendable, Equatable, Codable {
     /// Plain TCP (HTTP or anything else) from the merchant.
     case plain
     /// TLS from the merchant, terminated here with the listener's own policy (legacy versions allowed
@@ -203,7 +203,7 @@ public enum AcceptMode: String, Sendable, Equatable {
 }
 
 /// `[[listener]]`: one address that accepts the merchant's connections.
-public struct ListenerConfig: Sendable, Equatable {
+public struct ListenerConfig: Sendable, Equatable, Codable {
     /// Unique name, written into each session record.
     public var name: String
     /// Address to bind.
@@ -293,7 +293,7 @@ public struct ListenerConfig: Sendable, Equatable {
 }
 
 /// PROXY protocol versions a listener can send to its backend.
-public enum ProxyProtocolVersion: String, Sendable, Equatable {
+public enum ProxyProtocolVersion: String, Sendable, Equatable, Codable {
     /// The text header: `PROXY TCP4 src dst sport dport\r\n`.
     case v1
     /// The binary header.
@@ -301,7 +301,7 @@ public enum ProxyProtocolVersion: String, Sendable, Equatable {
 }
 
 /// How the bridge talks to a backend.
-public enum BackendTLSMode: String, Sendable, Equatable {
+public enum BackendTLSMode: String, Sendable, Equatable, Codable {
     /// Plain TCP (HTTP).
     case off
     /// TLS 1.0 or newer toward an old server, verified by CA or by a pinned certificate.
@@ -313,7 +313,7 @@ public enum BackendTLSMode: String, Sendable, Equatable {
 /// Legacy protocols stay on the merchant's side of the bridge: a `legacy` backend must be at a
 /// loopback or private address (checked here for IP literals, at connect time for names) unless
 /// `unsafePublicBackend` says otherwise.
-public struct BackendConfig: Sendable, Equatable {
+public struct BackendConfig: Sendable, Equatable, Codable {
     public var name: String
     public var address: HostPort
     public var tls: BackendTLSMode
@@ -343,7 +343,7 @@ public struct BackendConfig: Sendable, Equatable {
 
 /// A TLS protocol version as written in config. The downstream side may go down to TLS 1.0;
 /// the upstream side has its own type (`UpstreamTLSVersion`) that cannot express less than 1.2.
-public enum TLSVersion: String, Sendable, Equatable, Comparable, CaseIterable {
+public enum TLSVersion: String, Sendable, Equatable, Codable, Comparable, CaseIterable {
     case tls10 = "TLS1.0"
     case tls11 = "TLS1.1"
     case tls12 = "TLS1.2"
@@ -355,7 +355,7 @@ public enum TLSVersion: String, Sendable, Equatable, Comparable, CaseIterable {
 }
 
 /// A certificate file (PEM, with its chain) and its key, which may sit in the same file.
-public struct CertificateFiles: Sendable, Equatable {
+public struct CertificateFiles: Sendable, Equatable, Codable {
     public var cert: String
     /// `nil` when the key is in `cert`.
     public var key: String?
@@ -370,7 +370,7 @@ public struct CertificateFiles: Sendable, Equatable {
 ///
 /// Independent of every upstream's policy: legacy versions and security level 0 exist only here,
 /// and only when `minVersion` asks for them.
-public struct DownstreamTLSConfig: Sendable, Equatable {
+public struct DownstreamTLSConfig: Sendable, Equatable, Codable {
     /// Lowest version accepted from the merchant.
     public var minVersion: TLSVersion
     /// Highest version accepted; `nil` means the newest OpenSSL has.
@@ -426,7 +426,7 @@ public struct DownstreamTLSConfig: Sendable, Equatable {
 }
 
 /// A `host:port` pair. IPv6 literals are written `[::1]:443` in config and kept here without brackets.
-public struct HostPort: Sendable, Equatable, Hashable, CustomStringConvertible {
+public struct HostPort: Sendable, Equatable, Codable, Hashable, CustomStringConvertible {
     public var host: String
     public var port: UInt16
 

@@ -4,7 +4,7 @@
 /// `upstream[paygent-sandbox].ciphers`, `listener[#2].listen`), or `config` when the file itself
 /// cannot be read or is not valid TOML. `message` says what is wrong and what to write instead.
 /// Messages may quote a setting's value but never the contents of a referenced file.
-public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct ConfigError: Error, Sendable, Equatable, Codable, CustomStringConvertible {
     /// The setting to fix, or `config` for the file as a whole.
     public var key: String
     /// What is wrong and what to do about it.

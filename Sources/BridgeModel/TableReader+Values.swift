@@ -67,7 +67,9 @@ extension TableReader {
     }
 
     /// A file the bridge will read, resolved against the config's directory and checked now.
-    /// A `secret` (private key, passphrase, proxy passwords) must not be readable by group or others.
+    /// A `secret` (private key, passphrase, proxy passwords) must not be readable by group or others;
+    /// neither may any other file that holds a PEM private key (a certificate file with its key
+    /// appended, used without a separate key file).
     func readableFile(_ name: String, base: String, secret: Bool = false) -> String? {
         guard let path = nonEmptyString(name, ifEmpty: "omit the key or give a file path") else { return nil }
         let resolved = ConfigFiles.resolve(path, against: base)
@@ -75,9 +77,13 @@ extension TableReader {
             diagnostics.add(key(name), problem)
             return nil
         }
-        if secret, !diagnostics.allowLooseKeyPermissions, let problem = ConfigFiles.problemWithSecretMode(resolved) {
-            diagnostics.add(key(name), problem)
-            return nil
+        if !diagnostics.allowLooseKeyPermissions {
+            let problem = secret ? ConfigFiles.problemWithSecretMode(resolved)
+                : ConfigFiles.holdsPrivateKey(resolved) ? ConfigFiles.problemWithSecretMode(resolved, holdsKey: true) : nil
+            if let problem {
+                diagnostics.add(key(name), problem)
+                return nil
+            }
         }
         return resolved
     }

@@ -46,7 +46,11 @@ static int max_supported_version(const unsigned char *data, size_t length) {
 }
 
 static void read_server_name(const unsigned char *data, size_t length, tb_client_hello *hello) {
-    if (tb_parse_server_name(data, length, hello->sni, sizeof(hello->sni))) hello->has_sni = 1;
+    if (!tb_parse_server_name(data, length, hello->sni, sizeof(hello->sni))) return;
+    hello->has_sni = 1;
+    // The parser accepted bytes 3-4 as the name's length; what was copied is that, capped.
+    size_t name_length = ((size_t)data[3] << 8) | data[4];
+    hello->sni_length = (int)(name_length < sizeof(hello->sni) - 1 ? name_length : sizeof(hello->sni) - 1);
 }
 
 static int observe_client_hello(SSL *ssl, int *alert, void *arg) {

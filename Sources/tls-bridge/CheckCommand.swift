@@ -77,10 +77,12 @@ struct CheckCommand: ParsableCommand {
         if listener.accept == .httpProxy {
             print("  CONNECT and http:// requests only for the routed names; anything else is answered 403"
                 + (listener.proxyAuthFile == nil ? "" : "; Basic proxy authentication required"))
-        } else if let identity = context.defaultIdentity {
+        } else if listener.hasDefaultRoute, let identity = context.defaultIdentity {
             print("  without SNI or for unrouted names: presents \(identity.subject)")
         } else {
-            print("  without SNI or for unrouted names: refused")
+            // The handshake refuses them (unrecognized_name) before any certificate is sent.
+            print("  without SNI or for unrouted names: refused (unrecognized_name)"
+                + (listener.hasDefaultRoute ? "" : "; set upstream to serve them"))
         }
         if policy.requireClientCert {
             let trust = [policy.clientCA.map { "issued by \($0)" },

@@ -27,6 +27,16 @@ struct RequestTargetTests {
         #expect(refusal("CONNECT", text)?.status == 400)
     }
 
+    @Test("a refused CONNECT target's reason is plain words, never Swift's debug text", arguments: [
+        ("gateway.example", "CONNECT target has no port"),
+        ("user@gateway.example:443", "CONNECT target contains user information (@), which is not accepted"),
+        ("gateway.example:0", "CONNECT target has a port outside 1-65535"),
+        ("gate..way:443", "CONNECT target is not a DNS name or IP address"),
+    ])
+    func connectRefusalReason(text: String, reason: String) {
+        #expect(refusal("CONNECT", text)?.reason == reason)
+    }
+
     @Test("refuses ports outside 1-65535", arguments: ["0", "65536", "99999", "443443", "+443", "-1", "44a"])
     func badPorts(port: String) {
         #expect(refusal("CONNECT", "gateway.example:\(port)")?.status == 400)

@@ -79,6 +79,35 @@ struct TOMLCrashGuardTests {
         #expect(TOMLPreflight.problem(in: text + "\n") == nil)
     }
 
+    @Test("a date, a blank and a lone digit (toml++ asserts a time follows)", arguments: [
+        "c = 1979-05-27 0", "c = [1979-05-27 0]", "c = [1979-05-27 0, 1]", "c = { b = 1979-05-27 0 }",
+        "c = 1979-05-27 0 # x", "c = 1979-05-27 0\t", "c = 1979_-05-27 0", "c = 1979-05-27_ 0",
+        "c = 1979-05-2\u{E9} 0", "c = 1979-05-27 0\u{A0}",
+    ])
+    func dateBlankDigit(text: String) {
+        let errors = configErrors(text + "\n" + minimalConfig)
+        #expect(errors.map(\.key) == ["config"])
+        #expect(errors.first?.message.contains("line 1: a date, a blank and a single digit") == true)
+    }
+
+    @Test("dates, date-times with a blank, and such text in strings and comments pass", arguments: [
+        "c = 1979-05-27 07:32:00", "c = 1979-05-27", "c = 1979-05-27 # 0", "c = \"1979-05-27 0 \"",
+        "# 1979-05-27 0 times", "c = [1979-05-27, 1979-05-28]", "c = 1979-05-27 07:32:00Z",
+    ])
+    func datesThatParse(text: String) {
+        #expect(TOMLPreflight.problem(in: text + "\n") == nil)
+    }
+
+    @Test("a trailing comma in an inline table is named as that, not as an array problem",
+          arguments: ["a = {b=1,}", "a = { b = 1, }", "a = { b = [1, 2], }", "a = [{ b = 1, }]", "a = {,}"])
+    func inlineTableTrailingComma(text: String) {
+        let errors = configErrors(text + "\n" + minimalConfig)
+        #expect(errors.map(\.key) == ["config"])
+        let message = errors.first?.message ?? ""
+        #expect(message.contains("line 1: a \",\" right before an inline table's closing \"}\""), "\(message)")
+        #expect(!message.contains("array"), "\(message)")
+    }
+
     @Test func ordinaryTablesAndDatesStillParse() {
         #expect(configErrors(minimalConfig).isEmpty)
         #expect(TOMLPreflight.problem(in: "[limits]\n[[upstream]]\n[ listener.routes ]\nd = 1979-05-27T07:32:00Z\n") == nil)

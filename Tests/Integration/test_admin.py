@@ -3,6 +3,7 @@ counters match the session records of the same run."""
 
 from __future__ import annotations
 
+import socket
 import urllib.error
 import urllib.request
 
@@ -91,3 +92,47 @@ def test_a_public_admin_address_needs_the_unsafe_flag(cli, pki, tmp_path):
     path.write_text(to_toml(cfg))
     result = cli("check", "--config", str(path))
     assert result.returncode != 0 and "admin.listen" in result.stderr, result.stderr
+
+
+def session_counts(text: str) -> dict:
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    return {tuple(sorted(sample.labels.items())): sample.value
+            for sample in families["tls_bridge_sessions"].samples if sample.name == "tls_bridge_sessions_total"}
+
+
+def expected_counts(records: list[dict]) -> dict:
+    expected: dict = {}
+    for record in records:
+        key = tuple(sorted({"listener": record["listener"], "downstream_protocol": record["downstream"]["protocol"],
+                            "result": "ok" if record["error"] is None else record["close"]}.items()))
+        expected[key] = expected.get(key, 0) + 1
+    return expected
+
+
+def test_connections_refused_at_accept_are_counted_with_their_close_reason(upstream, bridge):
+    """max_sessions and allow_sources refusals never become sessions, but /metrics counts them as
+    `result="limit"` / `result="refused"`, the record's close value, as `report` does."""
+    server = upstream()
+    port = free_port()
+    b = bridge(server.address, start=False, workers=1, limits={"max_sessions": 1})
+    guarded = dict(b.config["listener"][0], name="guarded", listen=f"127.0.0.1:{free_port()}",
+                   allow_sources=["192.0.2.0/24"])
+    b.config["listener"].append(guarded)
+    b.config["admin"] = {"listen": f"127.0.0.1:{port}"}
+    b.start()
+    with b.connect() as held:
+        held.sendall(b"ECHO\nheld")
+        assert recv_exact(held, 4) == b"held"
+        with b.connect() as extra:  # past max_sessions = 1
+            assert wait_closed(extra, 10)[0] == b""
+        guarded_port = int(guarded["listen"].rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", guarded_port), timeout=10) as outsider:
+            assert wait_closed(outsider, 10)[0] == b""
+        refusals = b.wait_records(2)
+        assert sorted(r["close"] for r in refusals) == ["limit", "refused"], refusals
+        counts = session_counts(get(port, "/metrics")[1])
+        assert counts == expected_counts(refusals), counts
+        assert counts[(("downstream_protocol", "plain"), ("listener", "plain"), ("result", "limit"))] == 1
+        assert counts[(("downstream_protocol", "plain"), ("listener", "guarded"), ("result", "refused"))] == 1
+    records = b.wait_records(3)
+    assert session_counts(get(port, "/metrics")[1]) == expected_counts(records)

@@ -122,3 +122,36 @@ def test_acceptable_variations_pass_check(cli, pki, tmp_path, mutate):
     """Controls for the refusals: the key alone is not what is refused, its unsafe value is."""
     result = cli("check", "--config", str(write_config(tmp_path, pki, mutate)))
     assert result.returncode == 0, result.stderr
+
+
+def _readable_copy(source: Path, tmp_path: Path, mode: int) -> Path:
+    copy = tmp_path / f"copy-{mode:o}-{source.name}"
+    copy.write_bytes(source.read_bytes())
+    copy.chmod(mode)
+    return copy
+
+
+@pytest.mark.parametrize("mode, refused", [(0o644, True), (0o640, True), (0o600, False)])
+def test_a_client_cert_holding_its_key_needs_a_key_files_mode(cli, pki, tmp_path, mode, refused):
+    """`client_cert` as one PEM with the key appended and no `client_key`: the file is the key file."""
+    combined = _readable_copy(pki.client_combined, tmp_path, mode)
+    result = cli("check", "--config", str(write_config(tmp_path, pki, _set("upstream", client_cert=str(combined)))))
+    if not refused:
+        assert result.returncode == 0, result.stderr
+        return
+    assert_refused(result, "upstream[gw].client_cert")
+    line = next(l for l in result.stderr.splitlines() if "upstream[gw].client_cert:" in l)
+    assert str(combined) in line and "private key" in line and "chmod 600" in line, line
+
+
+def test_a_listener_cert_holding_its_key_needs_a_key_files_mode(cli, pki, legacy_pki, tmp_path):
+    from support.legacy import tls_listener
+    combined = _readable_copy(legacy_pki.listener_combined, tmp_path, 0o644)
+    cfg = base_config(pki, tmp_path, "127.0.0.1:4433",
+                      listener=tls_listener(legacy_pki, identity="none", cert=str(combined)))
+    path = tmp_path / "tls-bridge.toml"
+    path.write_text(to_toml(cfg))
+    assert_refused(cli("check", "--config", str(path)), "listener[legacy].cert")
+    combined.chmod(0o600)
+    result = cli("check", "--config", str(path))
+    assert result.returncode == 0, result.stderr

@@ -133,3 +133,18 @@ def test_source_outside_allow_sources_is_not_served(proxy_bridge, gateways):
     except (EOFError, ConnectionError):
         pass  # closed without an answer: fine too
     gw.assert_not_dialled()
+
+
+@pytest.mark.parametrize("authority, reason", [
+    (f"user@{SANDBOX}:443", "CONNECT target contains user information (@), which is not accepted"),
+    (SANDBOX, "CONNECT target has no port"),
+    (f"{SANDBOX}:0", "CONNECT target has a port outside 1-65535"),
+], ids=["userinfo", "no-port", "port-0"])
+def test_a_malformed_connect_target_is_400_in_plain_words(proxy_bridge, gateways, authority, reason):
+    gw, gw2 = gateways
+    b = proxy_bridge(gw, gw2)
+    resp, closed = bridge_answer(b, request_bytes("CONNECT", authority, [("Host", SANDBOX)]))
+    assert_bridge_error(resp, closed, 400)
+    assert resp.text.strip() == reason, resp.text
+    assert "Error" not in resp.text and "text:" not in resp.text, resp.text
+    assert_not_dialled(gw, gw2)

@@ -135,7 +135,9 @@ def test_unit_settings():
     s = _unit_settings(UNIT.read_text())
     assert s["Type"] == ["notify"]
     assert s["ExecStart"] == ["/usr/local/bin/tls-bridge run --config /etc/tls-bridge/tls-bridge.toml"]
-    assert s["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+    # check first, so a broken config fails `systemctl reload` instead of only being logged by the bridge
+    assert s["ExecReload"] == ["/usr/local/bin/tls-bridge check --config /etc/tls-bridge/tls-bridge.toml",
+                               "/bin/kill -HUP $MAINPID"]
     assert s["Restart"] == ["on-failure"]
     assert s["KillSignal"] == ["SIGTERM"]
     assert s["User"] == ["tls-bridge"] or s.get("DynamicUser") == ["yes"]

@@ -150,3 +150,24 @@ def test_check_describes_a_legacy_listener_and_what_this_openssl_lacks(cli, pki,
     assert re.search(r"TLS ?v?1\.1", out), f"check does not list TLS 1.1 among the accepted versions:\n{out}"
     assert "3DES" in out, f"check does not say 3DES is unavailable:\n{out}"
     assert SANDBOX in out and MODULE in out, f"check does not show the routes:\n{out}"
+
+
+@pytest.mark.parametrize("identity", ["static", "mint"])
+def test_check_says_clients_without_sni_are_refused_when_there_is_no_default_upstream(cli, pki, legacy_pki,
+                                                                                      tmp_path, identity):
+    """Without `upstream`, a client that sends no SNI (or an unrouted name) gets unrecognized_name, whatever
+    certificate the listener has: `check` must not claim it is presented one."""
+    path = write_config(tmp_path, pki, legacy_pki,
+                        listener=tls_listener(legacy_pki, identity=identity, upstream=None, routes=routes()))
+    result = cli("check", "--config", str(path), timeout=15)
+    assert result.returncode == 0, result.stderr
+    line = next(l for l in result.stdout.splitlines() if "without SNI" in l)
+    assert "refused" in line and "presents" not in line, line
+
+
+def test_check_says_what_clients_without_sni_are_presented_with_a_default_upstream(cli, pki, legacy_pki, tmp_path):
+    path = write_config(tmp_path, pki, legacy_pki, listener=tls_listener(legacy_pki, routes=routes()))
+    result = cli("check", "--config", str(path), timeout=15)
+    assert result.returncode == 0, result.stderr
+    line = next(l for l in result.stdout.splitlines() if "without SNI" in l)
+    assert "presents" in line and "refused" not in line, line

@@ -165,3 +165,19 @@ def test_client_stalling_after_its_client_hello_hits_the_handshake_timeout(bridg
     # the first 12 suites, in the client's order, by OpenSSL name
     assert offered["ciphers"] == list(FOURTEEN_SUITES.values())[:12], offered["ciphers"]
     assert_no_upstream_connection(gw)
+
+
+def test_a_server_name_with_a_nul_byte_is_logged_whole_and_escaped(bridge, legacy_pki, gw):
+    """OpenSSL refuses an SNI holding a NUL; the record shows every byte of it (escaped), not the part
+    before the NUL, which would read as a routed name."""
+    b = legacy_bridge(bridge, legacy_pki, gw)
+    sent = SANDBOX + "\x00.evil.example\\x"
+    reply = send_raw(b.listen, client_hello([0xC013, 0x002F], sni=sent), timeout=5)
+    assert alerts(reply), f"expected a TLS alert, got {reply[:64]!r}"
+    record = b.wait_record()
+    assert record["phase"] == "downstream_handshake" and record["error"], record
+    escaped = SANDBOX + "\\x00.evil.example\\\\x"
+    assert record["downstream"]["offered"]["sni"] == escaped, record["downstream"]
+    assert record["downstream"]["sni"] == escaped, record["downstream"]
+    assert_no_upstream_connection(gw)
+    still_serving(b, legacy_pki)

@@ -82,6 +82,10 @@ static void check_summary(const SSL *ssl) {
     REQUIRE(hello.has_sni == 0 || hello.has_sni == 1, "has_sni");
     REQUIRE(hello.has_sni == 1 || hello.sni[0] == '\0', "sni without has_sni");
     REQUIRE(memchr(hello.sni, '\0', sizeof(hello.sni)) != NULL, "sni not terminated");
+    // The summary escapes sni[0..<sni_length] byte by byte: it must stay inside the buffer, before its NUL.
+    REQUIRE(hello.sni_length >= 0 && (size_t)hello.sni_length < sizeof(hello.sni), "sni_length out of the buffer");
+    REQUIRE(hello.has_sni == 1 || hello.sni_length == 0, "sni_length without has_sni");
+    REQUIRE(hello.sni[hello.sni_length] == '\0', "sni_length is not where the copy ends");
     REQUIRE(hello.max_version >= 0 && hello.max_version <= 0xffff, "max_version");
     REQUIRE(hello.cipher_count >= 0 && hello.cipher_count <= TB_HELLO_MAX_CIPHERS, "cipher_count");
     REQUIRE(hello.total_ciphers >= hello.cipher_count, "total_ciphers below cipher_count");

@@ -11,6 +11,7 @@ typedef struct tb_client_hello {
     int max_version;            // highest version offered (e.g. TLS1_VERSION), from supported_versions if present
     int has_sni;                // 1 when the server_name extension carried a host name
     char sni[256];              // that name, NUL-terminated (truncated if longer)
+    int sni_length;             // bytes of the name in `sni`: a hostile name may hold a NUL of its own
     int cipher_count;           // how many suites are in `ciphers` (at most TB_HELLO_MAX_CIPHERS)
     int total_ciphers;          // how many suites the client offered in all (signalling values excluded)
     uint16_t ciphers[TB_HELLO_MAX_CIPHERS];   // the first suites offered, IANA code points

@@ -79,5 +79,6 @@ int tb_ssl_received_certificate_request(const SSL *ssl);
 #include "CBridgeMint.h"
 #include "CBridgeClientHello.h"
 #include "CBridgeRelayIO.h"
+#include "CBridgeSpawn.h"
 
 #endif
