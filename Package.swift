@@ -94,6 +94,10 @@ let package = Package(
             dependencies: ["BridgeIO", "BridgeModel", "CBridgeShims", "CLibevent"]
         ),
         .testTarget(
+            name: "BridgeEngineTests",
+            dependencies: ["BridgeEngine", "BridgeIO", "BridgeModel"]
+        ),
+        .testTarget(
             name: "BridgeReportTests",
             dependencies: ["BridgeReport", "BridgeModel", "CZlib"]
         ),

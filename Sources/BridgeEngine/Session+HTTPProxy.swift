@@ -187,7 +187,7 @@ extension Session {
         switch afterResponses {
         case .handOver:
             finish("next_host", error: nil, handingOver: true)
-            worker.continueProxyConnection(downstream, listener: listener, peer: downstreamPeer, local: downstreamLocal)
+            host.continueProxyConnection(downstream, listener: listener, peer: downstreamPeer, local: downstreamLocal)
         case .refuse(let status, let reason, let close):
             answer(status, reason, close: close)
         case nil:

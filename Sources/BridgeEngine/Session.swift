@@ -8,7 +8,7 @@ import Glibc
 ///
 /// Lives on one worker's loop and never leaves it. The worker's registry keeps it alive; streams
 /// and timers hold it weakly. Every way a session can end goes through `finish(_:error:)`, the one
-/// teardown path, which frees both streams, writes the record and tells the worker.
+/// teardown path, which frees both streams, writes the record and tells the host (the worker).
 ///
 /// Phases: (proxy_request →) (downstream_handshake →) resolve → connect → handshake → open →
 /// (drain) → closed. The http-proxy parts live in `Session+HTTPProxy.swift`.
@@ -23,7 +23,8 @@ final class Session: BufferedStreamDelegate {
     }
 
     let id: String
-    unowned let worker: Worker
+    /// The worker that runs it (or a test's host).
+    unowned let host: any SessionHost
     /// The configuration generation the session was accepted under. It is the only one the
     /// session reads, from accept to record: a reload meanwhile changes nothing for it (its
     /// routes, upstream contexts, limits and credentials stay those it started with).
@@ -43,7 +44,7 @@ final class Session: BufferedStreamDelegate {
     /// The stream toward the destination (called upstream for both directions).
     var upstream: BufferedStream?
     /// Reaching the destination, until it hands over `upstream` (see `Dialer`).
-    var dial: Dialer?
+    var dial: (any Dialing)?
     private var dialled: SocketAddress?
     private var destinationConnected = false
     /// How long the upstream TLS handshake took, for the record and metrics.
@@ -89,14 +90,14 @@ final class Session: BufferedStreamDelegate {
     private var pendingClose: (close: String, error: String?, phase: Phase)?
 
     /// `downstream` is the accepted connection, plain or a TLS server stream already handshaking.
-    init(id: String, worker: Worker, listener: ListenerConfig, downstream: BufferedStream,
+    init(id: String, host: any SessionHost, listener: ListenerConfig, downstream: BufferedStream,
          peer: SocketAddress?, local: SocketAddress?) {
         self.id = id
         self.downstreamPeer = peer
         self.downstreamLocal = local
-        self.worker = worker
+        self.host = host
         self.listener = listener
-        self.runtime = worker.runtime
+        self.runtime = host.runtime
         self.limits = runtime.config.limits
         self.downstreamAddress = peer?.description ?? "unknown"
         self.downstream = downstream
@@ -109,7 +110,7 @@ final class Session: BufferedStreamDelegate {
     func start() {
         downstream.delegate = self
         downstream.setInputLimit(inputLimit)
-        timer = Timer(loop: worker.loop) { [weak self] in self?.timerFired() }
+        timer = Timer(loop: host.loop) { [weak self] in self?.timerFired() }
         if listener.accept == .httpProxy {
             beginProxyRequest()
         } else if downstreamIsTLS {
@@ -158,9 +159,9 @@ final class Session: BufferedStreamDelegate {
                 downstreamLocal.map { ProxyProtocolHeader.bytes(version, source: source, destination: $0) }
             }
         }
-        let runtime = self.runtime
-        let dial = Dialer(to: destination!, loop: worker.loop, limits: limits, isOwnAddress: { runtime.isOwnListener($0) },
-                          preamble: preamble) { [weak self] event in self?.dialReported(event) }
+        let dial = host.dial(destination!, runtime: runtime, preamble: preamble) { [weak self] event in
+            self?.dialReported(event)
+        }
         self.dial = dial
         dial.start()
     }
@@ -443,13 +444,13 @@ final class Session: BufferedStreamDelegate {
         if !handingOver {
             bytesDown -= downstream.outputLength
             if lingersOnClose {
-                worker.closeLingering(downstream)
+                host.closeLingering(downstream)
             } else {
                 downstream.free(sendCloseNotify: downstreamIsTLS && phase != .downstreamHandshake && orderly)
             }
         }
         phase = .closed
-        worker.sessionEnded(self, record: record(close: close, error: error, phase: endedIn))
+        host.sessionEnded(self, record: record(close: close, error: error, phase: endedIn))
     }
 
     private func record(close: String, error: String?, phase: Phase) -> SessionRecord {

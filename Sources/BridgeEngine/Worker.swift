@@ -12,7 +12,7 @@ import Glibc
 /// Nothing in a worker is touched by another thread: it shares only the runtime's immutable
 /// config and TLS contexts, the session log, and the session counter. Other threads reach it only
 /// through its `WorkerMailbox`.
-final class Worker {
+final class Worker: SessionHost {
     let index: Int
     /// The current configuration. A reload replaces it; open sessions keep the contexts they chose.
     private(set) var runtime: BridgeRuntime
@@ -137,10 +137,16 @@ final class Worker {
         }
         // The listener's own address is only needed for a PROXY protocol header.
         let local = listener.proxyProtocol == nil ? nil : SocketAddress(peerOf: fd, local: true)
-        let session = Session(id: nextSessionID(), worker: self, listener: listener, downstream: downstream,
+        let session = Session(id: nextSessionID(), host: self, listener: listener, downstream: downstream,
                               peer: peer, local: local)
         sessions[ObjectIdentifier(session)] = session
         session.start()
+    }
+
+    func dial(_ destination: Destination, runtime: BridgeRuntime, preamble: [UInt8]?,
+              report: @escaping (Dialer.Event) -> Void) -> any Dialing {
+        Dialer(to: destination, loop: loop, limits: runtime.config.limits, isOwnAddress: { runtime.isOwnListener($0) },
+               preamble: preamble, report: report)
     }
 
     /// Closes a client connection after a short linger instead of at once (see `LingeringClose`).
@@ -174,7 +180,7 @@ final class Worker {
             refuseAtAccept(listener: listener, peer: peerText, close: "limit", error: refusal + "; connection closed")
             return
         }
-        let session = Session(id: nextSessionID(), worker: self, listener: listener, downstream: downstream,
+        let session = Session(id: nextSessionID(), host: self, listener: listener, downstream: downstream,
                               peer: peer, local: local)
         sessions[ObjectIdentifier(session)] = session
         session.start()

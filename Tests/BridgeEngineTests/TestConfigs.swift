@@ -1,0 +1,66 @@
+import BridgeIO
+import Glibc
+
+/// Configurations for the engine tests. Nothing is bound or dialled: listeners are handed sockets,
+/// and dials are stand-ins. The upstream trusts the system's CAs (no file needed).
+enum TestConfigs {
+    /// A local CA for the http-proxy listener's CONNECT identities, made once per test run.
+    static let mintCA: String = {
+        var template = Array("/tmp/tls-bridge-engine-tests-XXXXXX".utf8CString)
+        let directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        _ = try! LocalCA.create(directory: directory + "/ca")
+        atexit {
+            for file in ["ca/ca.pem", "ca/ca.key", "ca", ""] {
+                let path = TestConfigs.scratch + "/" + file
+                if unlink(path) != 0 { _ = rmdir(path) }
+            }
+        }
+        return directory + "/ca"
+    }()
+
+    /// The directory `mintCA` lives in, removed when the test run exits.
+    private static var scratch: String { String(mintCA.dropLast(3)) }
+
+    static var proxy: String { """
+        [limits]
+        idle_timeout = "2s"
+        header_timeout = "2s"
+        buffer_size = "64KiB"
+
+        [[upstream]]
+        name = "gw"
+        address = "gateway.test:443"
+
+        [[upstream]]
+        name = "gw2"
+        address = "other.test:443"
+
+        [[listener]]
+        name = "proxy"
+        listen = "127.0.0.1:18080"
+        accept = "http-proxy"
+
+        ca_cert = "\(mintCA)/ca.pem"
+        ca_key = "\(mintCA)/ca.key"
+
+        [listener.routes]
+        "gateway.test" = "gw"
+        "other.test" = "gw2"
+        """
+    }
+
+    static let plain = """
+        [limits]
+        idle_timeout = "300ms"
+        buffer_size = "64KiB"
+
+        [[upstream]]
+        name = "gw"
+        address = "gateway.test:443"
+
+        [[listener]]
+        name = "plain"
+        listen = "127.0.0.1:18081"
+        upstream = "gw"
+        """
+}
