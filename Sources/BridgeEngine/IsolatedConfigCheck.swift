@@ -1,5 +1,5 @@
+import BridgeIO
 import BridgeModel
-import CBridgeShims
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -100,20 +100,7 @@ public enum IsolatedConfigCheck {
         posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, stderrPipe[1], 2)
         // Listening and session sockets stay with the bridge, whatever their close-on-exec flag.
-        _ = tb_spawn_file_actions_addclosefrom(&actions, 3)
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // The bridge blocks its stop signals and ignores SIGPIPE; the child starts with defaults.
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        _ = addCloseFrom(3, to: &actions)
 
         // A crash should end the child at once: no Swift backtrace (slow, and long on stderr).
         var environment = currentEnvironment().filter { !$0.hasPrefix("SWIFT_BACKTRACE=") }
@@ -125,7 +112,8 @@ public enum IsolatedConfigCheck {
             envp.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        // The bridge blocks its stop signals and ignores SIGPIPE; the child starts with defaults.
+        let spawned = withChildSpawnAttributes { posix_spawn(&pid, executable, &actions, &$0, argv, envp) }
         close(stdinPipe[0])
         close(stdoutPipe[1])
         close(stderrPipe[1])

@@ -1,3 +1,4 @@
+import BridgeIO
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -89,24 +90,14 @@ final class DemoChild {
         posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
 
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
-        let result = executable.contains("/")
-            ? posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
-            : posix_spawnp(&pid, executable, &actions, &attributes, argv, environ)
+        let result = withChildSpawnAttributes { attributes in
+            executable.contains("/")
+                ? posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+                : posix_spawnp(&pid, executable, &actions, &attributes, argv, environ)
+        }
         guard result == 0 else {
             throw DemoFailure("could not start \(name) (\(executable)): \(String(cString: strerror(result)))"
                 + (executable.contains("/") ? "" : "; is \(executable) installed and on PATH?"))

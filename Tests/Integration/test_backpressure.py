@@ -18,6 +18,7 @@ import pytest
 
 from support.bridge import recv_exact, recv_line
 from support.proxy import SANDBOX, connect_tunnel, legacy_tunnel_context
+from support.hostile import RssSampler
 from support.servers import generated_chunks, generated_digest
 
 # Every test here bounds the bridge's RSS.
@@ -30,32 +31,6 @@ STALL_SECONDS = 3.0
 # autotuning reaches a few MiB each), the bridge's buffer_size per direction, TLS records. Far below the
 # transfer size, so a bridge that keeps reading while its output is blocked is caught.
 IN_FLIGHT_CAP = 48 * MiB
-
-
-class RssSampler:
-    """Samples the bridge's VmRSS every 50 ms on a thread until stopped; keeps the peak."""
-
-    def __init__(self, bridge):
-        self.bridge = bridge
-        self.peak_kib = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                self.peak_kib = max(self.peak_kib, self.bridge.rss_kib())
-            except (OSError, AssertionError):
-                return
-            self._stop.wait(0.05)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=5)
 
 
 def warmed_up_rss_kib(b, open_session=None) -> int:
