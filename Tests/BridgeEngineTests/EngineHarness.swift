@@ -54,6 +54,19 @@ final class EngineHarness: SessionHost {
         return (theirs, session)
     }
 
+    /// A client on listener `name` sends `request`; once the session dials, the gateway answers the
+    /// dial (unless `connectGateway` is false). Returns the client, its session and the gateway.
+    func open(listener name: String, sending request: String, connectGateway: Bool = true)
+        -> (client: Peer, session: Session, gateway: Peer?) {
+        let (client, session) = connect(listener: name)
+        client.send(request)
+        let dialsBefore = dials.count
+        run(until: { dials.count > dialsBefore })
+        let gateway = connectGateway && dials.count > dialsBefore ? dials[dialsBefore].connect() : nil
+        if gateway != nil { run(milliseconds: 20) }
+        return (client, session, gateway)
+    }
+
     /// Runs the loop for about `milliseconds`, then returns.
     func run(milliseconds: Int64) {
         let timer = Timer(loop: loop) { [loop] in loop.stop() }

@@ -32,32 +32,27 @@ struct ReadingPausesTests {
 
     @Test func whileTheGatewayIsBeingDialled() throws {
         let harness = try EngineHarness(config: TestConfigs.proxy)
-        let (client, session) = harness.connect(listener: "proxy")
-        client.send("POST http://gateway.test/pay HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n")
-        harness.run(until: { !harness.dials.isEmpty })
+        let (client, session, _) = harness.open(
+            listener: "proxy", sending: "POST http://gateway.test/pay HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n",
+            connectGateway: false)
         #expect(session.phase == .resolve)
         assertReadingPauses(harness, client, session, "dialling")
     }
 
     @Test func afterTheLastRequestOfAConnectionCloseClient() throws {
         let harness = try EngineHarness(config: TestConfigs.proxy)
-        let (client, session) = harness.connect(listener: "proxy")
-        client.send("GET http://gateway.test/big HTTP/1.1\r\nConnection: close\r\n\r\n")
-        harness.run(until: { !harness.dials.isEmpty })
-        let gateway = harness.dials[0].connect()
-        harness.run(until: { !gateway.receive().bytes.isEmpty })
+        let (client, session, gateway) = harness.open(
+            listener: "proxy", sending: "GET http://gateway.test/big HTTP/1.1\r\nConnection: close\r\n\r\n")
+        #expect(gateway?.receivedText().hasPrefix("GET /big HTTP/1.1\r\n") == true)
         #expect(session.phase == .open)
         assertReadingPauses(harness, client, session, "after Connection: close")
     }
 
     @Test func whileAChunkedTrailerNeverEnds() throws {
         let harness = try EngineHarness(config: TestConfigs.proxy)
-        let (client, session) = harness.connect(listener: "proxy")
-        client.send("POST http://gateway.test/pay HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-Trailer: ")
-        harness.run(until: { !harness.dials.isEmpty })
-        let gateway = harness.dials[0].connect()
-        defer { withExtendedLifetime(gateway) {} }
-        harness.run(milliseconds: 50)
+        let (client, session, gateway) = harness.open(
+            listener: "proxy",
+            sending: "POST http://gateway.test/pay HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-Trailer: ")
         var pushed = 0
         for _ in 0..<6 {
             pushed += client.pushUntilBlocked()
@@ -68,32 +63,26 @@ struct ReadingPausesTests {
         #expect(pushed < session.inputLimit + 2 * 1024 * 1024)
         harness.run(until: { !harness.records.isEmpty })
         #expect(harness.records.first?.close == "downstream_error")
+        withExtendedLifetime(gateway) {}
     }
 
     @Test func whileTheGatewayReadsNothing() throws {
         let harness = try EngineHarness(config: TestConfigs.proxy)
-        let (client, session) = harness.connect(listener: "proxy")
-        client.send("POST http://gateway.test/pay HTTP/1.1\r\nContent-Length: 1000000000\r\n\r\n")
-        harness.run(until: { !harness.dials.isEmpty })
-        let gateway = harness.dials[0].connect()
-        harness.run(milliseconds: 20)
+        let (client, session, gateway) = harness.open(
+            listener: "proxy", sending: "POST http://gateway.test/pay HTTP/1.1\r\nContent-Length: 1000000000\r\n\r\n")
         assertReadingPauses(harness, client, session, "gateway not reading")
         withExtendedLifetime(gateway) {}
     }
 
     @Test func whileTheMostRequestsAllowedAwaitAnswers() throws {
         let harness = try EngineHarness(config: TestConfigs.proxy)
-        let (client, session) = harness.connect(listener: "proxy")
-        harness.run(milliseconds: 10)
         let request = "GET http://gateway.test/a HTTP/1.1\r\n\r\n"
-        client.send(request)
-        harness.run(until: { !harness.dials.isEmpty })
-        let gateway = harness.dials[0].connect()
+        let (client, session, gateway) = harness.open(listener: "proxy", sending: request)
         // Pipelined requests that the gateway reads and never answers.
         for _ in 0..<200 {
             client.send(request)
             harness.run(milliseconds: 1)
-            _ = gateway.receive()
+            _ = gateway?.receive()
         }
         #expect(session.forwarder?.waitsForAnswers == true)
         assertReadingPauses(harness, client, session, "requests in flight at the limit")

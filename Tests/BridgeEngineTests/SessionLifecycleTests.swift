@@ -8,9 +8,8 @@ import Testing
 struct SessionLifecycleTests {
     @Test func aDialTimeoutAnswers504AndRecordsThePhase() throws {
         let harness = try EngineHarness(config: TestConfigs.proxy)
-        let (client, _) = harness.connect(listener: "proxy")
-        client.send("GET http://gateway.test/pay HTTP/1.1\r\nHost: gateway.test\r\n\r\n")
-        harness.run(until: { !harness.dials.isEmpty })
+        let (client, _, _) = harness.open(listener: "proxy", sending: "GET http://gateway.test/pay HTTP/1.1\r\n\r\n",
+                                          connectGateway: false)
         harness.dials[0].fail(.timeout, step: .connect, close: "connect_timeout",
                               error: "no connection to gateway.test:443 within connect_timeout (1s), phase connect")
         harness.run(until: { !harness.records.isEmpty })
@@ -24,9 +23,8 @@ struct SessionLifecycleTests {
 
     @Test func aTLSProtocolRefusalIsExplainedInWordsToTheClient() throws {
         let harness = try EngineHarness(config: TestConfigs.proxy)
-        let (client, _) = harness.connect(listener: "proxy")
-        client.send("GET http://gateway.test/pay HTTP/1.1\r\n\r\n")
-        harness.run(until: { !harness.dials.isEmpty })
+        let (client, _, _) = harness.open(listener: "proxy", sending: "GET http://gateway.test/pay HTTP/1.1\r\n\r\n",
+                                          connectGateway: false)
         harness.dials[0].fail(.handshake(nil), step: .handshake, close: "upstream_error",
                               error: "TLS handshake with gw at 127.0.0.1:443 failed: the upstream closed the connection")
         harness.run(until: { !harness.records.isEmpty })
@@ -36,11 +34,11 @@ struct SessionLifecycleTests {
 
     @Test func aRequestForAnotherHostHandsTheConnectionOverAfterTheAnswer() throws {
         let harness = try EngineHarness(config: TestConfigs.proxy)
-        let (client, _) = harness.connect(listener: "proxy")
-        client.send("GET http://gateway.test/one HTTP/1.1\r\n\r\nGET http://other.test/two HTTP/1.1\r\n\r\n")
-        harness.run(until: { !harness.dials.isEmpty })
-        let gateway = harness.dials[0].connect()
-        harness.run(until: { !gateway.receive().bytes.isEmpty || false }, milliseconds: 500)
+        let (client, _, opened) = harness.open(
+            listener: "proxy", sending: "GET http://gateway.test/one HTTP/1.1\r\n\r\nGET http://other.test/two HTTP/1.1\r\n\r\n")
+        let gateway = try #require(opened)
+        #expect(gateway.receivedText() == "GET /one HTTP/1.1\r\nHost: gateway.test\r\n\r\n")
+        harness.run(milliseconds: 50)
         #expect(harness.records.isEmpty, "handed over before the first answer was delivered")
         gateway.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
         harness.run(until: { !harness.records.isEmpty })
@@ -101,10 +99,10 @@ struct SessionLifecycleTests {
 
     @Test func aMalformedChunkedBodyIsAnswered400AndTheGatewaySeesATruncatedRequest() throws {
         let harness = try EngineHarness(config: TestConfigs.proxy)
-        let (client, _) = harness.connect(listener: "proxy")
-        client.send("POST http://gateway.test/pay HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0x5\r\n")
-        harness.run(until: { !harness.dials.isEmpty })
-        let gateway = harness.dials[0].connect()
+        let (client, _, opened) = harness.open(
+            listener: "proxy",
+            sending: "POST http://gateway.test/pay HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0x5\r\n")
+        let gateway = try #require(opened)
         harness.run(until: { !harness.records.isEmpty })
         #expect(client.receivedText().hasPrefix("HTTP/1.1 400 "))
         let forwarded = gateway.receive()
