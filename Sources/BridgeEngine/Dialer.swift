@@ -17,6 +17,15 @@ final class Dialer: BufferedStreamDelegate {
     /// Where a dial is; a session's record names the step a failure happened in.
     enum Step: String {
         case resolve, connect, handshake
+
+        /// The record's phase for this step.
+        var recordPhase: SessionRecord.Phase {
+            switch self {
+            case .resolve: .resolve
+            case .connect: .connect
+            case .handshake: .handshake
+            }
+        }
     }
 
     /// What kind of failure it was, as data: the record's text is for people, this is for code.
@@ -37,7 +46,7 @@ final class Dialer: BufferedStreamDelegate {
         var cause: Cause
         var step: Step
         /// The record's `close`: `upstream_error`, `connect_timeout` or `handshake_timeout`.
-        var close: String
+        var close: SessionRecord.Close
         var error: String
         /// The address connected to (or last tried), if any.
         var address: SocketAddress?
@@ -126,14 +135,14 @@ final class Dialer: BufferedStreamDelegate {
         resolution = nil
         switch result {
         case .failed(let reason):
-            fail(.resolve, .resolve, "upstream_error", "could not resolve \(destination.address.host): \(reason)")
+            fail(.resolve, .resolve, .upstreamError, "could not resolve \(destination.address.host): \(reason)")
         case .addresses(let found):
             var addresses = found
             if case .backend(let backend) = destination, backend.config.tls == .legacy, !backend.config.unsafePublicBackend {
                 // Legacy TLS stays on the merchant's side, also when a name resolves elsewhere.
                 addresses = addresses.filter { isLoopbackOrPrivate($0.ipBytes) }
                 if addresses.isEmpty {
-                    fail(.resolve, .resolve, "upstream_error", "backend \(backend.config.name) (\(backend.config.address.host)) resolves to"
+                    fail(.resolve, .resolve, .upstreamError, "backend \(backend.config.name) (\(backend.config.address.host)) resolves to"
                         + " \(found.count) public address(es) only; legacy TLS is allowed only at loopback or private addresses"
                         + " (set unsafe_public_backend = true if this network is yours)")
                     return
@@ -145,7 +154,7 @@ final class Dialer: BufferedStreamDelegate {
             if !own.isEmpty {
                 addresses.removeAll(where: isOwnAddress)
                 if addresses.isEmpty {
-                    fail(.resolve, .resolve, "upstream_error", "\(destination.address.host) resolves to this bridge's own"
+                    fail(.resolve, .resolve, .upstreamError, "\(destination.address.host) resolves to this bridge's own"
                         + " listener (\(own[0])): a hosts-file entry for the gateway's name? Set [dns] nameservers so the"
                         + " bridge resolves the real gateway, or give the upstream address as an IP")
                     return
@@ -163,7 +172,7 @@ final class Dialer: BufferedStreamDelegate {
         switch result {
         case .failed(let address, let reason):
             self.address = address
-            fail(.connect, .connect, "upstream_error", reason)
+            fail(.connect, .connect, .upstreamError, reason)
         case .connected(let fd, let address):
             self.address = address
             if let preamble {
@@ -183,7 +192,7 @@ final class Dialer: BufferedStreamDelegate {
                 }
             }
             guard let opened else {
-                fail(.setup, .connect, "upstream_error", "OpenSSL could not set up a TLS connection for \(destination.name)", connected: true)
+                fail(.setup, .connect, .upstreamError, "OpenSSL could not set up a TLS connection for \(destination.name)", connected: true)
                 return
             }
             opened.delegate = self
@@ -206,7 +215,7 @@ final class Dialer: BufferedStreamDelegate {
         let milliseconds = Int(EventLoop.monotonicMilliseconds() - handshakeStarted)
         if case .backend(let backend) = destination, let context = backend.tls {
             guard context.pinMatches(details) else {
-                fail(.pinMismatch, .handshake, "upstream_error", "backend \(backend.config.name) presented a certificate with SHA-256"
+                fail(.pinMismatch, .handshake, .upstreamError, "backend \(backend.config.name) presented a certificate with SHA-256"
                     + " \(details?.peerFingerprint ?? "-"), which does not match pin_sha256; nothing was delivered",
                      tls: details, connected: true)
                 return
@@ -224,16 +233,16 @@ final class Dialer: BufferedStreamDelegate {
         if let verification = details?.verification, verification != "ok" {
             text += "; certificate verify failed: \(verification)"
         }
-        fail(.handshake(failure), .handshake, "upstream_error", text, tls: details, connected: true)
+        fail(.handshake(failure), .handshake, .upstreamError, text, tls: details, connected: true)
     }
 
     private func timedOut() {
         switch step {
         case .resolve, .connect:
             let target = address.map(String.init(describing:)) ?? destination.address.description
-            fail(.timeout, step, "connect_timeout", "no connection to \(target) within connect_timeout (\(connectTimeout.text)), phase \(step.rawValue)")
+            fail(.timeout, step, .connectTimeout, "no connection to \(target) within connect_timeout (\(connectTimeout.text)), phase \(step.rawValue)")
         case .handshake:
-            fail(.timeout, .handshake, "handshake_timeout", "the upstream did not complete the TLS handshake within handshake_timeout"
+            fail(.timeout, .handshake, .handshakeTimeout, "the upstream did not complete the TLS handshake within handshake_timeout"
                 + " (\(handshakeTimeout.text))", tls: stream?.tlsDetails(), connected: true)
         }
     }
@@ -255,7 +264,7 @@ final class Dialer: BufferedStreamDelegate {
         report?(.ready(Ready(stream: stream, address: address, tls: tls, handshakeMilliseconds: handshakeMilliseconds)))
     }
 
-    private func fail(_ cause: Cause, _ step: Step, _ close: String, _ error: String, tls: TLSDetails? = nil,
+    private func fail(_ cause: Cause, _ step: Step, _ close: SessionRecord.Close, _ error: String, tls: TLSDetails? = nil,
                       connected: Bool = false) {
         let report = self.report
         self.report = nil

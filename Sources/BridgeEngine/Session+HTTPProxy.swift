@@ -10,7 +10,7 @@ extension Session {
     /// What waits until the responses owed to the client are delivered.
     enum AfterResponses {
         case handOver
-        case refuse(status: Int, reason: String, close: String)
+        case refuse(status: Int, reason: String, close: SessionRecord.Close)
     }
 
     func beginProxyRequest() {
@@ -26,7 +26,7 @@ extension Session {
         case .incomplete:
             return
         case .invalid(let error):
-            answer(error.status, error.reason, close: "downstream_error")
+            answer(error.status, error.reason, close: .downstreamError)
         case .complete(let head):
             handle(head)
         }
@@ -34,7 +34,7 @@ extension Session {
 
     private func handle(_ head: ProxyRequestHead) {
         guard authorized(head) else {
-            answer(407, "proxy authentication required: send Basic credentials listed in proxy_auth", close: "refused")
+            answer(407, "proxy authentication required: send Basic credentials listed in proxy_auth", close: .refused)
             return
         }
         switch head.target {
@@ -42,24 +42,24 @@ extension Session {
             connectTarget = hostPort(host, port)
             guard let upstream = listener.upstreamName(forProxyHost: host, port: port, defaultPorts: [443]) else {
                 answer(403, "CONNECT to \(hostPort(host, port)) is not allowed: listener \(listener.name) forwards only to the"
-                    + " gateway names in its routes", close: "refused")
+                    + " gateway names in its routes", close: .refused)
                 return
             }
             openTunnel(head, host: host, upstream: upstream)
         case .absolute(let scheme, let host, let port, _):
             requestHost = port.map { hostPort(host, $0) } ?? host
             guard scheme == "http" else {
-                answer(400, "\(scheme):// URLs go through CONNECT: set this bridge as the HTTPS proxy", close: "refused")
+                answer(400, "\(scheme):// URLs go through CONNECT: set this bridge as the HTTPS proxy", close: .refused)
                 return
             }
             if head.method == "TRACE" || head.method == "TRACK" {
-                answer(405, "\(head.method) is not forwarded to the gateway", close: "refused")
+                answer(405, "\(head.method) is not forwarded to the gateway", close: .refused)
                 return
             }
             let effectivePort = port ?? 80
             guard let upstream = listener.upstreamName(forProxyHost: host, port: effectivePort, defaultPorts: [80, 443]) else {
                 answer(403, "requests for \(hostPort(host, effectivePort)) are not allowed: listener \(listener.name) forwards"
-                    + " only to the gateway names in its routes", close: "refused")
+                    + " only to the gateway names in its routes", close: .refused)
                 return
             }
             // The head stays buffered: the forwarder rewrites and sends it once the upstream is open.
@@ -68,7 +68,7 @@ extension Session {
             connectRoute = upstream
             route(serverName: nil)
         case .origin, .asterisk:
-            answer(400, "this is a proxy: send absolute-form requests (http://host/path) or CONNECT host:443", close: "refused")
+            answer(400, "this is a proxy: send absolute-form requests (http://host/path) or CONNECT host:443", close: .refused)
         }
     }
 
@@ -79,7 +79,7 @@ extension Session {
         downstream.write(HTTPResponse.connectionEstablished)
         httpStatus = 200
         guard let tls = downstream.startTLSServer(context: context, host: host) else {
-            finish("downstream_error", error: "TLS could not be started inside the CONNECT tunnel to \(host)")
+            finish(.downstreamError, error: "TLS could not be started inside the CONNECT tunnel to \(host)")
             return
         }
         downstream = tls
@@ -114,12 +114,12 @@ extension Session {
             case .nextHost:
                 waitForResponses(then: .handOver)
             case .rejected(let error):
-                waitForResponses(then: .refuse(status: error.status, reason: error.reason, close: "downstream_error"))
+                waitForResponses(then: .refuse(status: error.status, reason: error.reason, close: .downstreamError))
             case .bodyRejected(let error):
                 requestBodyFailed(error, forwarder: forwarder)
                 return
             case .unauthorized:
-                waitForResponses(then: .refuse(status: 407, reason: "proxy authentication required", close: "refused"))
+                waitForResponses(then: .refuse(status: 407, reason: "proxy authentication required", close: .refused))
             }
             // The client's last request is sent: what it sends after it is never read.
             if forwarder.readsNoMoreRequests { downstream.disableReading() }
@@ -129,14 +129,14 @@ extension Session {
             let outcome = forwarder.pumpResponses(from: upstream, to: downstream)
             count(forwarder)
             if case .invalidResponse(let reason) = outcome {
-                failUpstream("upstream_error", error: "the gateway's HTTP response could not be framed: \(reason)",
+                failUpstream(.upstreamError, error: "the gateway's HTTP response could not be framed: \(reason)",
                              summary: "\(destination?.name ?? "the gateway") sent a response that cannot be passed on")
                 return
             }
             if outcome == .finished {
                 // The client asked to close after this response (or reads its body until the
                 // close): deliver it, then end.
-                beginDrain(close: "downstream_eof", error: nil)
+                beginDrain(close: .downstreamEOF, error: nil)
                 return
             }
             pauseIfFull(source: upstream, destination: downstream)
@@ -161,12 +161,12 @@ extension Session {
     /// client, a 400 cannot follow it: the connection is closed after what has arrived.
     private func requestBodyFailed(_ error: HTTPParseError, forwarder: HTTPForwarder) {
         guard forwarder.canAnswerFailedRequest else {
-            beginDrain(close: "downstream_error", error: "\(error.reason); the gateway's answer to that request had"
+            beginDrain(close: .downstreamError, error: "\(error.reason); the gateway's answer to that request had"
                 + " begun, so the connection was closed instead of answered \(error.status)")
             return
         }
         forwarder.abandonLastRequest()
-        waitForResponses(then: .refuse(status: error.status, reason: error.reason, close: "downstream_error"))
+        waitForResponses(then: .refuse(status: error.status, reason: error.reason, close: .downstreamError))
     }
 
     private func count(_ forwarder: HTTPForwarder) {
@@ -186,17 +186,17 @@ extension Session {
         guard phase == .open, let forwarder, !forwarder.responsesPending else { return }
         switch afterResponses {
         case .handOver:
-            finish("next_host", error: nil, handingOver: true)
+            finish(.nextHost, error: nil, handingOver: true)
             host.continueProxyConnection(downstream, listener: listener, peer: downstreamPeer, local: downstreamLocal)
         case .refuse(let status, let reason, let close):
             answer(status, reason, close: close)
         case nil:
-            if downstreamEnded { beginDrain(close: "downstream_eof", error: nil) }
+            if downstreamEnded { beginDrain(close: .downstreamEOF, error: nil) }
         }
     }
 
     /// The bridge answers the client itself, then closes once the answer is written.
-    func answer(_ status: Int, _ reason: String, close: String, error: String? = nil) {
+    func answer(_ status: Int, _ reason: String, close: SessionRecord.Close, error: String? = nil) {
         httpStatus = status
         downstream.write(HTTPResponse.error(status: status, reason: reason))
         beginDrain(close: close, error: error ?? "answered \(status): \(reason)")
@@ -204,7 +204,7 @@ extension Session {
 
     /// An upstream failure before the gateway answered: an absolute-form client gets 502 or 504
     /// saying why (`summary` in words, then the record's error); any other session simply ends.
-    func failUpstream(_ close: String, error: String, summary: String) {
+    func failUpstream(_ close: SessionRecord.Close, error: String, summary: String) {
         guard forwarder != nil, bytesDown == 0 else {
             finish(close, error: error)
             return
@@ -216,7 +216,7 @@ extension Session {
         }
         dial?.cancel()
         dial = nil
-        let status = close.hasSuffix("timeout") ? 504 : 502
+        let status = close == .connectTimeout || close == .handshakeTimeout ? 504 : 502
         answer(status, "\(summary): \(error)", close: close, error: error)
     }
 

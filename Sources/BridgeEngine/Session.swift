@@ -16,11 +16,8 @@ import Glibc
 /// is routed, and the merchant's bytes are read only once the upstream is open: a refused or
 /// failed session costs the gateway nothing, and the merchant's bytes wait in the kernel meanwhile.
 final class Session: BufferedStreamDelegate {
-    enum Phase: String {
-        case proxyRequest = "proxy_request"
-        case downstreamHandshake = "downstream_handshake"
-        case resolve, connect, handshake, open, drain, closed
-    }
+    /// The record's phases (`SessionRecord.Phase`); `closed` says the session has ended.
+    typealias Phase = SessionRecord.Phase
 
     let id: String
     /// The worker that runs it (or a test's host).
@@ -36,6 +33,8 @@ final class Session: BufferedStreamDelegate {
     private let startMilliseconds = EventLoop.monotonicMilliseconds()
 
     var phase = Phase.resolve
+    /// Set by `finish`: the session has ended and written its record.
+    private(set) var closed = false
     /// The merchant's (or gateway's) connection. Replaced once: by its TLS layer after a CONNECT.
     var downstream: BufferedStream
     var downstreamIsTLS: Bool
@@ -87,7 +86,7 @@ final class Session: BufferedStreamDelegate {
     var pausedDownstream = false
     var pausedUpstream = false
     /// Why the session is ending once it entered `drain`, and the phase it ended from.
-    private var pendingClose: (close: String, error: String?, phase: Phase)?
+    private var pendingClose: (close: SessionRecord.Close, error: String?, phase: Phase)?
 
     /// `downstream` is the accepted connection, plain or a TLS server stream already handshaking.
     init(id: String, host: any SessionHost, listener: ListenerConfig, downstream: BufferedStream,
@@ -132,7 +131,7 @@ final class Session: BufferedStreamDelegate {
         offered = downstream.clientHello()
         if let allowed = listener.tls?.clientCertFingerprints, !allowed.isEmpty {
             guard let fingerprint = details?.peerFingerprint, allowed.contains(fingerprint) else {
-                finish("refused", error: "the merchant's client certificate \(details?.peerSubject ?? "(none)")"
+                finish(.refused, error: "the merchant's client certificate \(details?.peerSubject ?? "(none)")"
                     + " (SHA-256 \(details?.peerFingerprint ?? "-")) is not in client_cert_fingerprints of listener \(listener.name)")
                 return
             }
@@ -148,7 +147,7 @@ final class Session: BufferedStreamDelegate {
         } else if let name = listener.upstreamName(forServerName: serverName), let context = runtime.upstreams[name] {
             destination = .upstream(context)
         } else {
-            finish("refused", error: "no route for server name \(serverName.map { "\"\($0)\"" } ?? "(none sent)")"
+            finish(.refused, error: "no route for server name \(serverName.map { "\"\($0)\"" } ?? "(none sent)")"
                 + " on listener \(listener.name), and it has no default upstream")
             return
         }
@@ -169,14 +168,14 @@ final class Session: BufferedStreamDelegate {
     private func dialReported(_ event: Dialer.Event) {
         switch event {
         case .stepped(let step):
-            phase = Phase(rawValue: step.rawValue) ?? phase
+            phase = step.recordPhase
             if step == .handshake { destinationConnected = true }
         case .failed(let failure):
             dial = nil
             dialled = failure.address
             destinationConnected = failure.connected
             upstreamTLS = failure.tls ?? upstreamTLS
-            phase = Phase(rawValue: failure.step.rawValue) ?? phase
+            phase = failure.step.recordPhase
             handshakeFailureLabel = failure.handshakeLabel
             failUpstream(failure.close, error: failure.error, summary: failure.summary(destination: destination?.name ?? "the gateway"))
         case .ready(let ready):
@@ -205,15 +204,16 @@ final class Session: BufferedStreamDelegate {
     }
 
     private func timerFired() {
+        guard !closed else { return }
         switch phase {
         case .proxyRequest:
-            finish("header_timeout", error: "no complete proxy request head within header_timeout (\(limits.headerTimeout.text))")
+            finish(.headerTimeout, error: "no complete proxy request head within header_timeout (\(limits.headerTimeout.text))")
         case .downstreamHandshake:
             offered = downstream.clientHello()
-            finish("handshake_timeout", error: "the merchant did not complete the TLS handshake within handshake_timeout"
+            finish(.handshakeTimeout, error: "the merchant did not complete the TLS handshake within handshake_timeout"
                 + " (\(limits.handshakeTimeout.text))")
-        case .resolve, .connect, .handshake:
-            break  // the dial keeps its own time (see `Dialer`)
+        case .accept, .resolve, .connect, .handshake:
+            break  // the dial keeps its own time (see `Dialer`); a session is never in accept
         case .open, .drain:
             let idle = EventLoop.monotonicMilliseconds() - lastActivity
             let limit = currentIdleLimit
@@ -223,12 +223,10 @@ final class Session: BufferedStreamDelegate {
                 let stalled = "the downstream stopped reading while the rest of the response was being delivered (idle_timeout)"
                 finish(pendingClose.close, error: pendingClose.error.map { "\($0); \(stalled)" } ?? stalled)
             } else if downstreamEnded {
-                finish("downstream_eof", error: nil)
+                finish(.downstreamEOF, error: nil)
             } else {
-                finish("idle_timeout", error: nil)
+                finish(.idleTimeout, error: nil)
             }
-        case .closed:
-            break
         }
     }
 
@@ -310,8 +308,8 @@ final class Session: BufferedStreamDelegate {
         if phase == .proxyRequest {
             switch event {
             case .connected: break
-            case .endOfStream, .endOfStreamWithoutCloseNotify: finish("downstream_eof", error: nil)
-            case .failed(let reason): finish("downstream_error", error: "downstream \(downstreamAddress): \(reason)")
+            case .endOfStream, .endOfStreamWithoutCloseNotify: finish(.downstreamEOF, error: nil)
+            case .failed(let reason): finish(.downstreamError, error: "downstream \(downstreamAddress): \(reason)")
             }
             return
         }
@@ -341,12 +339,12 @@ final class Session: BufferedStreamDelegate {
             // upstream connection open until idle_timeout. Otherwise keep the upstream open: the
             // merchant may have half-closed and still await the response (TLS cannot half-close).
             if bytesUp == 0 {
-                finish("downstream_eof", error: nil)
+                finish(.downstreamEOF, error: nil)
             } else {
                 timer.schedule(afterMilliseconds: max(1, currentIdleLimit - (EventLoop.monotonicMilliseconds() - lastActivity)))
             }
         case .failed(let reason):
-            finish("downstream_error", error: "downstream \(downstreamAddress): \(reason)")
+            finish(.downstreamError, error: "downstream \(downstreamAddress): \(reason)")
         }
     }
 
@@ -358,14 +356,14 @@ final class Session: BufferedStreamDelegate {
         let sni = offered?.serverName
         let routed = listener.hasDefaultRoute || listener.upstreamName(forServerName: sni) != nil
         if failure?.has(.unrecognizedName) == true || (!routed && failure?.has(.serverNameCallbackFailed) == true) {
-            finish("refused", error: "no route for server name \(sni.map { "\"\($0)\"" } ?? "(none sent)") on listener"
+            finish(.refused, error: "no route for server name \(sni.map { "\"\($0)\"" } ?? "(none sent)") on listener"
                 + " \(listener.name), and it has no default upstream; the handshake was refused")
             return
         }
         hint = HandshakeHint.downstreamFailure(failure, offered: offered, listener: listener)
         let clientCertificateProblem = failure?.has(.clientCertificateMissing) == true
             || (listener.tls?.requireClientCert == true && failure?.has(.certificateVerifyFailed) == true)
-        finish(clientCertificateProblem ? "refused" : "downstream_error",
+        finish(clientCertificateProblem ? .refused : .downstreamError,
                error: "TLS handshake with the merchant at \(downstreamAddress) failed: \(reason)")
     }
 
@@ -378,29 +376,29 @@ final class Session: BufferedStreamDelegate {
             // A missing close_notify is common (many servers just close TCP) and every byte did
             // arrive, so it is not an error; the record says which it was.
             upstreamSentCloseNotify = upstreamTLS == nil ? nil : event == .endOfStream
-            beginDrain(close: "upstream_eof", error: nil)
+            beginDrain(close: .upstreamEOF, error: nil)
         case .failed(let reason):
             let error = "upstream \(dialled.map(String.init(describing:)) ?? "?"): \(reason)"
             if phase == .open, forwarder == nil, let upstream {
                 // What arrived before the failure came whole through TLS: the merchant gets it,
                 // then a close without close_notify (see `finish`), so a TLS merchant can tell.
                 bytesDown += upstream.moveInput(to: downstream)
-                beginDrain(close: "upstream_error", error: error)
+                beginDrain(close: .upstreamError, error: error)
             } else {
-                finish("upstream_error", error: error)
+                finish(.upstreamError, error: error)
             }
         }
     }
 
     /// The upstream ended or broke: deliver what is queued for the merchant, then close.
-    func beginDrain(close: String, error: String?) {
+    func beginDrain(close: SessionRecord.Close, error: String?) {
         pendingClose = (close, error, phase)
         phase = .drain
         downstream.disableReading()
         if let upstream {
             if upstreamTLS == nil { upstreamTLS = upstream.tlsDetails() }
             bytesUp -= upstream.outputLength
-            upstream.free(sendCloseNotify: Self.isOrderly(close))
+            upstream.free(sendCloseNotify: close.isOrderly)
             self.upstream = nil
         }
         if downstream.outputLength == 0 {
@@ -421,17 +419,12 @@ final class Session: BufferedStreamDelegate {
         return httpStatus != nil && httpStatus != 200 || forwarder?.readsNoMoreRequests == true
     }
 
-    /// close_notify goes to a peer whose TLS is healthy, never after a TLS or socket error.
-    static func isOrderly(_ close: String) -> Bool {
-        close != "upstream_error" && close != "downstream_error"
-    }
-
     /// Ends the session: the one teardown path. Idempotent. With `handingOver`, the downstream
     /// connection survives for the next session (an http-proxy client's request for another host).
-    func finish(_ close: String, error: String?, handingOver: Bool = false) {
-        guard phase != .closed else { return }
+    func finish(_ close: SessionRecord.Close, error: String?, handingOver: Bool = false) {
+        guard !closed else { return }
         let endedIn = pendingClose?.phase ?? phase
-        let orderly = Self.isOrderly(close)
+        let orderly = close.isOrderly
         timer?.cancel()
         dial?.cancel()
         dial = nil
@@ -449,11 +442,11 @@ final class Session: BufferedStreamDelegate {
                 downstream.free(sendCloseNotify: downstreamIsTLS && phase != .downstreamHandshake && orderly)
             }
         }
-        phase = .closed
+        closed = true
         host.sessionEnded(self, record: record(close: close, error: error, phase: endedIn))
     }
 
-    private func record(close: String, error: String?, phase: Phase) -> SessionRecord {
+    private func record(close: SessionRecord.Close, error: String?, phase: Phase) -> SessionRecord {
         let isBackendPlain: Bool
         if case .backend(let backend) = destination, backend.tls == nil { isBackendPlain = true } else { isBackendPlain = false }
         return SessionRecord(
@@ -479,7 +472,7 @@ final class Session: BufferedStreamDelegate {
                             closeNotify: upstreamSentCloseNotify, handshakeMs: handshakeMilliseconds),
             bytes: .init(up: max(bytesUp, 0), down: max(bytesDown, 0)),
             durationMs: Int(EventLoop.monotonicMilliseconds() - startMilliseconds),
-            phase: phase.rawValue, close: close, error: error, hint: hint)
+            phase: phase, close: close, error: error, hint: hint)
     }
 }
 

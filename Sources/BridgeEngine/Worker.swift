@@ -99,7 +99,7 @@ final class Worker: SessionHost {
         answers.closeAll()
         let timeout = runtime.config.limits.drainTimeout.text
         for session in Array(sessions.values) {
-            session.finish("shutdown", error: "still open when drain_timeout (\(timeout)) ended; closed by the bridge")
+            session.finish(.shutdown, error: "still open when drain_timeout (\(timeout)) ended; closed by the bridge")
         }
         drainDeadline?.cancel()
         loop.stop()
@@ -114,13 +114,13 @@ final class Worker: SessionHost {
         let peerText = peer?.description ?? "unknown"
         guard listener.allowsSource(peer?.ipBytes ?? []) else {
             close(fd)
-            refuseAtAccept(listener: listener, peer: peerText, close: "refused",
+            refuseAtAccept(listener: listener, peer: peerText, close: .refused,
                            error: "\(peerText) is not in allow_sources of listener \(listener.name); closed before the TLS handshake")
             return
         }
         if let refusal = runtime.reserveSession(source: peer?.ipBytes ?? []) {
             close(fd)
-            refuseAtAccept(listener: listener, peer: peerText, close: "limit", error: refusal + "; connection refused")
+            refuseAtAccept(listener: listener, peer: peerText, close: .limit, error: refusal + "; connection refused")
             return
         }
         let downstream: BufferedStream?
@@ -131,7 +131,7 @@ final class Worker: SessionHost {
         }
         guard let downstream else {
             runtime.releaseSession(source: peer?.ipBytes ?? [])
-            refuseAtAccept(listener: listener, peer: peerText, close: "downstream_error",
+            refuseAtAccept(listener: listener, peer: peerText, close: .downstreamError,
                            error: "OpenSSL could not set up a TLS connection for the merchant (out of memory?)")
             return
         }
@@ -171,13 +171,13 @@ final class Worker: SessionHost {
             let reason = "listener \(previous.name) was removed by a configuration reload; reconnect to a listener of"
                 + " the current configuration"
             answers.answer(downstream, with: HTTPResponse.error(status: 503, reason: reason), loop: loop)
-            refuseAtAccept(listener: previous, peer: peerText, close: "refused", error: "answered 503: \(reason)",
-                           phase: "proxy_request", httpStatus: 503)
+            refuseAtAccept(listener: previous, peer: peerText, close: .refused, error: "answered 503: \(reason)",
+                           phase: .proxyRequest, httpStatus: 503)
             return
         }
         if let refusal = runtime.reserveSession(source: peer?.ipBytes ?? []) {
             downstream.free(sendCloseNotify: false)
-            refuseAtAccept(listener: listener, peer: peerText, close: "limit", error: refusal + "; connection closed")
+            refuseAtAccept(listener: listener, peer: peerText, close: .limit, error: refusal + "; connection closed")
             return
         }
         let session = Session(id: nextSessionID(), host: self, listener: listener, downstream: downstream,
@@ -188,8 +188,8 @@ final class Worker: SessionHost {
 
     /// One record for a connection closed at accept, before it became a session; `/metrics`
     /// counts it under the same `result` as the record's `close`.
-    private func refuseAtAccept(listener: ListenerConfig, peer: String, close: String, error: String,
-                                phase: String = "accept", httpStatus: Int? = nil) {
+    private func refuseAtAccept(listener: ListenerConfig, peer: String, close: SessionRecord.Close, error: String,
+                                phase: SessionRecord.Phase = .accept, httpStatus: Int? = nil) {
         let record = SessionRecord(
             time: WallClock.now(), session: nextSessionID(),
             direction: listener.backend == nil ? "outbound" : "inbound", listener: listener.name,

@@ -18,13 +18,10 @@ public struct SessionRecord: Codable, Sendable, Equatable {
     public var bytes: Bytes
     /// Milliseconds from accept to close.
     public var durationMs: Int
-    /// The phase the session was in when it ended: accept (refused at accept, e.g. by max_sessions),
-    /// downstream_handshake (the merchant's TLS), resolve, connect, handshake (the upstream's TLS),
-    /// open, drain.
+    /// The phase the session was in when it ended: one of `Phase`'s values. Kept as text so that a
+    /// log written by another version still reads.
     public var phase: String
-    /// Who ended the session and how: downstream_eof, upstream_eof, idle_timeout, connect_timeout,
-    /// handshake_timeout, downstream_error, upstream_error, refused (by policy: no route for the
-    /// server name, client certificate missing or not allowed), limit, shutdown.
+    /// Who ended the session and how: one of `Close`'s values (text, as `phase`).
     public var close: String
     /// `nil` for a normal end; otherwise an operator-readable reason with OpenSSL's error text.
     public var error: String?
@@ -244,5 +241,63 @@ public struct SessionRecord: Codable, Sendable, Equatable {
         try c.encode(error, forKey: .error)
         try c.encode(hint, forKey: .hint)
         try c.encodeIfPresent(prev, forKey: .prev)
+    }
+}
+
+extension SessionRecord {
+    /// The phases a session passes, as the record's `phase` names them, in order.
+    public enum Phase: String, Sendable, CaseIterable {
+        /// Refused before it became a session (`max_sessions`, the per-source limit, `allow_sources`).
+        case accept
+        /// An http-proxy listener reading the request head.
+        case proxyRequest = "proxy_request"
+        /// The merchant's TLS handshake (tls listeners, CONNECT tunnels).
+        case downstreamHandshake = "downstream_handshake"
+        /// Reaching the destination: name resolution, TCP connect, its TLS handshake.
+        case resolve, connect, handshake
+        /// Relaying.
+        case open
+        /// The destination ended; what is queued for the merchant is being delivered.
+        case drain
+
+        /// Was the destination being dialled (so a failure there is the destination's)?
+        public var isDial: Bool { self == .resolve || self == .connect || self == .handshake }
+    }
+
+    /// Who ended a session and how, as the record's `close` names it.
+    public enum Close: String, Sendable, CaseIterable {
+        /// The merchant (or, inbound, the gateway) closed; or asked to close after its last answer.
+        case downstreamEOF = "downstream_eof"
+        /// The destination closed; everything it sent was delivered.
+        case upstreamEOF = "upstream_eof"
+        case idleTimeout = "idle_timeout"
+        /// No complete proxy request head within `header_timeout`.
+        case headerTimeout = "header_timeout"
+        case connectTimeout = "connect_timeout"
+        case handshakeTimeout = "handshake_timeout"
+        /// The merchant's side failed or sent what the bridge refuses (a malformed request, a TLS error).
+        case downstreamError = "downstream_error"
+        /// The destination failed: unreachable, refused TLS, broke mid-stream, answered garbage.
+        case upstreamError = "upstream_error"
+        /// Refused by policy: no route, a client certificate missing or not allowed, no proxy credentials.
+        case refused
+        /// Refused by `max_sessions` or the per-source limit.
+        case limit
+        /// Still open when the bridge stopped (after `drain_timeout`).
+        case shutdown
+        /// An http-proxy client's next request is for another host: its connection went to a new session.
+        case nextHost = "next_host"
+
+        /// May a TLS peer get close_notify? Never after a TLS or socket error.
+        public var isOrderly: Bool { self != .upstreamError && self != .downstreamError }
+    }
+
+    /// A record whose phase and close come from the vocabulary above.
+    public init(time: String, session: String, direction: String = "outbound", listener: String,
+                downstream: Downstream, upstream: Upstream, bytes: Bytes = Bytes(), durationMs: Int = 0,
+                phase: Phase, close: Close, error: String? = nil, hint: String? = nil) {
+        self.init(time: time, session: session, direction: direction, listener: listener, downstream: downstream,
+                  upstream: upstream, bytes: bytes, durationMs: durationMs, phase: phase.rawValue, close: close.rawValue,
+                  error: error, hint: hint)
     }
 }

@@ -203,12 +203,13 @@ public final class ReportBuilder {
             }
             return
         }
-        if let error = record.error, ["resolve", "connect", "handshake"].contains(record.phase) {
+        let phase = SessionRecord.Phase(rawValue: record.phase)
+        if let error = record.error, phase?.isDial == true {
             evidence.refusedTotal += 1
             refused.update(RefusedKey(upstream: upstream.name, address: upstream.address, phase: record.phase,
                                       close: record.close, error: error),
                            limit: options.maxRows, default: Seen(stamp)) { $0.add(stamp) }
-        } else if ["accept", "downstream_handshake"].contains(record.phase) || upstream.address == nil {
+        } else if phase == .accept || phase == .downstreamHandshake || upstream.address == nil {
             evidence.notDialled += 1
         }
     }

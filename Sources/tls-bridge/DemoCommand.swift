@@ -185,7 +185,7 @@ final class DemoRun {
             if let record {
                 say(record.pretty)
                 problems += record.problems(expectingDownstream: part.downstream)
-                summaries.append("\(record.string("downstream.protocol") ?? "?") → \(record.string("upstream.protocol") ?? "?")")
+                summaries.append(record.protocols)
             } else {
                 say("(none: no record from listener \(part.listener) in \(workspace.sessionLog) within \(Int(recordSeconds)) s)")
                 problems.append("no session record")

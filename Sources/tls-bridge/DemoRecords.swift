@@ -1,67 +1,55 @@
+import BridgeModel
 import Foundation
 
-/// One line of the demo bridge's session log, parsed.
+/// One line of the demo bridge's session log, read as the `SessionRecord` it is.
 struct DemoRecord {
-    let fields: [String: Any]
+    let record: SessionRecord
 
     init?(line: Substring) {
-        guard let data = line.data(using: .utf8),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-        fields = object
+        guard let record = try? JSONDecoder().decode(SessionRecord.self, from: Data(line.utf8)) else { return nil }
+        self.record = record
     }
 
-    /// The value at a dotted path (`upstream.protocol`) when it is a string; nil for null or absent.
-    func string(_ path: String) -> String? {
-        var current: Any? = fields
-        for key in path.split(separator: ".") {
-            current = (current as? [String: Any])?[String(key)]
-        }
-        return current as? String
-    }
-
-    func number(_ path: String) -> Int? {
-        var current: Any? = fields
-        for key in path.split(separator: ".") {
-            current = (current as? [String: Any])?[String(key)]
-        }
-        return (current as? NSNumber)?.intValue
-    }
-
-    var listener: String? { string("listener") }
+    var listener: String? { record.listener }
 
     /// Indented JSON with sorted keys, for reading.
     var pretty: String {
-        guard let data = try? JSONSerialization.data(withJSONObject: fields,
-                                                     options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
-              let text = String(data: data, encoding: .utf8) else { return "\(fields)" }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(record), let text = String(data: data, encoding: .utf8) else {
+            return "\(record)"
+        }
         return text
     }
+
+    /// `downstream.protocol → upstream.protocol`, for the summary line.
+    var protocols: String { "\(record.downstream.protocol ?? "?") → \(record.upstream.protocol ?? "?")" }
 
     /// What keeps this record from being the proof the demo wants, or an empty list when it is: the
     /// merchant side spoke `downstream`, the gateway side TLS 1.2+, the gateway's certificate verified,
     /// the merchant certificate presented, no error, and an answer came back.
     func problems(expectingDownstream downstream: String) -> [String] {
         var problems: [String] = []
-        let spoken = string("downstream.protocol") ?? "null"
+        let spoken = record.downstream.protocol ?? "null"
         if spoken != downstream {
             problems.append("downstream.protocol is \(spoken), expected \(downstream)")
         }
-        if let error = string("error") {
+        if let error = record.error {
             // The rest (no protocol, no verification, no bytes) follows from the error.
-            return problems + ["error: \(error)" + (string("hint").map { " (hint: \($0))" } ?? "")]
+            return problems + ["error: \(error)" + (record.hint.map { " (hint: \($0))" } ?? "")]
         }
-        let upstream = string("upstream.protocol") ?? "null"
+        let upstream = record.upstream.protocol ?? "null"
         if upstream != "TLSv1.2" && upstream != "TLSv1.3" {
             problems.append("upstream.protocol is \(upstream), not TLSv1.2 or TLSv1.3")
         }
-        let verify = string("upstream.verify") ?? "null"
+        let verify = record.upstream.verify ?? "null"
         if verify != "ok" {
             problems.append("upstream.verify is \(verify), not ok")
         }
-        if string("upstream.client_cert") == nil {
+        if record.upstream.clientCert == nil {
             problems.append("upstream.client_cert is null: no merchant certificate was presented to the gateway")
         }
-        if (number("bytes.down") ?? 0) == 0 {
+        if record.bytes.down == 0 {
             problems.append("bytes.down is 0: nothing came back from the gateway")
         }
         return problems

@@ -141,7 +141,7 @@ final class StandInDial: Dialing {
     }
 
     /// The dial fails as the real one would report it.
-    func fail(_ cause: Dialer.Cause, step: Dialer.Step, close: String, error: String) {
+    func fail(_ cause: Dialer.Cause, step: Dialer.Step, close: SessionRecord.Close, error: String) {
         let report = self.report
         self.report = nil
         report?(.failed(.init(cause: cause, step: step, close: close, error: error, address: nil, tls: nil, connected: false)))

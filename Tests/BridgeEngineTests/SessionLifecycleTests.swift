@@ -1,5 +1,6 @@
 @testable import BridgeEngine
 import BridgeIO
+import BridgeModel
 import Testing
 
 /// A session from accept to record, driven phase by phase: what each failure, timeout, hand-over
@@ -10,7 +11,7 @@ struct SessionLifecycleTests {
         let harness = try EngineHarness(config: TestConfigs.proxy)
         let (client, _, _) = harness.open(listener: "proxy", sending: "GET http://gateway.test/pay HTTP/1.1\r\n\r\n",
                                           connectGateway: false)
-        harness.dials[0].fail(.timeout, step: .connect, close: "connect_timeout",
+        harness.dials[0].fail(.timeout, step: .connect, close: .connectTimeout,
                               error: "no connection to gateway.test:443 within connect_timeout (1s), phase connect")
         harness.run(until: { !harness.records.isEmpty })
         let answer = client.receivedText()
@@ -25,7 +26,7 @@ struct SessionLifecycleTests {
         let harness = try EngineHarness(config: TestConfigs.proxy)
         let (client, _, _) = harness.open(listener: "proxy", sending: "GET http://gateway.test/pay HTTP/1.1\r\n\r\n",
                                           connectGateway: false)
-        harness.dials[0].fail(.handshake(nil), step: .handshake, close: "upstream_error",
+        harness.dials[0].fail(.handshake(nil), step: .handshake, close: .upstreamError,
                               error: "TLS handshake with gw at 127.0.0.1:443 failed: the upstream closed the connection")
         harness.run(until: { !harness.records.isEmpty })
         #expect(client.receivedText().hasPrefix("HTTP/1.1 502 "))
