@@ -14,7 +14,7 @@ extension Session {
     }
 
     func beginProxyRequest() {
-        phase = .proxyRequest
+        enter(.proxyRequest)
         timer.schedule(afterMilliseconds: limits.headerTimeout.milliseconds)
         downstream.enableReading()
         // A connection handed over from the previous session already holds the next head.
@@ -87,7 +87,7 @@ extension Session {
         tls.setInputLimit(inputLimit)
         downstreamIsTLS = true
         connectRoute = upstream
-        phase = .downstreamHandshake
+        enter(.downstreamHandshake)
         timer.schedule(afterMilliseconds: limits.handshakeTimeout.milliseconds)
         tls.enableReading()
         tls.enableWriting()
@@ -209,13 +209,6 @@ extension Session {
             finish(close, error: error)
             return
         }
-        if let upstream {
-            upstreamTLS = upstreamTLS ?? upstream.tlsDetails()
-            upstream.free(sendCloseNotify: false)
-            self.upstream = nil
-        }
-        dial?.cancel()
-        dial = nil
         let status = close == .connectTimeout || close == .handshakeTimeout ? 504 : 502
         answer(status, "\(summary): \(error)", close: close, error: error)
     }

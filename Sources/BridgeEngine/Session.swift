@@ -10,13 +10,14 @@ import Glibc
 /// and timers hold it weakly. Every way a session can end goes through `finish(_:error:)`, the one
 /// teardown path, which frees both streams, writes the record and tells the host (the worker).
 ///
-/// Phases: (proxy_request →) (downstream_handshake →) resolve → connect → handshake → open →
-/// (drain) → closed. The http-proxy parts live in `Session+HTTPProxy.swift`.
+/// States (`State`, each owning its resources): accepted or proxy_request → (downstream_handshake
+/// →) dialling (resolve → connect → handshake, see `Dialer`) → open → (draining) → closed. The
+/// record names them by `SessionRecord.Phase`. The http-proxy parts live in `Session+HTTPProxy.swift`.
 /// The upstream is dialled only once the merchant's TLS handshake (if any) succeeded and its name
 /// is routed, and the merchant's bytes are read only once the upstream is open: a refused or
 /// failed session costs the gateway nothing, and the merchant's bytes wait in the kernel meanwhile.
 final class Session: BufferedStreamDelegate {
-    /// The record's phases (`SessionRecord.Phase`); `closed` says the session has ended.
+    /// The record's phases (`SessionRecord.Phase`).
     typealias Phase = SessionRecord.Phase
 
     let id: String
@@ -32,18 +33,62 @@ final class Session: BufferedStreamDelegate {
     private let startTime = WallClock.now()
     private let startMilliseconds = EventLoop.monotonicMilliseconds()
 
-    var phase = Phase.resolve
-    /// Set by `finish`: the session has ended and written its record.
-    private(set) var closed = false
+    /// Where the session is, with what that stage owns: the dial while dialling, the destination's
+    /// stream while open, why it ends while draining. A resource lives in one state only, and
+    /// leaving the state releases it (`beginDrain`, `finish`).
+    enum State {
+        /// Accepted, not yet routed (plain listeners route at once).
+        case accepted
+        /// An http-proxy listener reading the request head.
+        case proxyRequest
+        /// The merchant's TLS handshake.
+        case downstreamHandshake
+        /// Reaching the destination (`step`: resolve, connect or handshake).
+        case dialling(any Dialing, step: Phase)
+        /// Relaying to and from the destination.
+        case open(upstream: BufferedStream)
+        /// The destination is gone (or refused); what is queued for the merchant is being delivered.
+        case draining(close: SessionRecord.Close, error: String?, endedIn: Phase)
+        /// The record is written; nothing is owned any more.
+        case closed(endedIn: Phase)
+    }
+
+    private(set) var state = State.accepted
+
+    /// The record's phase for the current state.
+    var phase: Phase {
+        switch state {
+        case .accepted: .resolve
+        case .proxyRequest: .proxyRequest
+        case .downstreamHandshake: .downstreamHandshake
+        case .dialling(_, let step): step
+        case .open: .open
+        case .draining: .drain
+        case .closed(let endedIn): endedIn
+        }
+    }
+
+    /// Has the session ended (and written its record)?
+    var closed: Bool {
+        if case .closed = state { return true }
+        return false
+    }
+
+    /// The stream toward the destination (called upstream for both directions), while open.
+    var upstream: BufferedStream? {
+        if case .open(let upstream) = state { return upstream }
+        return nil
+    }
+
+    /// Enters a state that owns nothing (the head, the merchant's handshake).
+    func enter(_ next: State) {
+        state = next
+    }
     /// The merchant's (or gateway's) connection. Replaced once: by its TLS layer after a CONNECT.
     var downstream: BufferedStream
     var downstreamIsTLS: Bool
     /// Where the session goes once routed: an upstream (outbound) or a backend (inbound).
     var destination: Destination?
-    /// The stream toward the destination (called upstream for both directions).
-    var upstream: BufferedStream?
-    /// Reaching the destination, until it hands over `upstream` (see `Dialer`).
-    var dial: (any Dialing)?
     private var dialled: SocketAddress?
     private var destinationConnected = false
     /// How long the upstream TLS handshake took, for the record and metrics.
@@ -85,8 +130,6 @@ final class Session: BufferedStreamDelegate {
     private var upstreamSentCloseNotify: Bool?
     var pausedDownstream = false
     var pausedUpstream = false
-    /// Why the session is ending once it entered `drain`, and the phase it ended from.
-    private var pendingClose: (close: SessionRecord.Close, error: String?, phase: Phase)?
 
     /// `downstream` is the accepted connection, plain or a TLS server stream already handshaking.
     init(id: String, host: any SessionHost, listener: ListenerConfig, downstream: BufferedStream,
@@ -113,7 +156,7 @@ final class Session: BufferedStreamDelegate {
         if listener.accept == .httpProxy {
             beginProxyRequest()
         } else if downstreamIsTLS {
-            phase = .downstreamHandshake
+            enter(.downstreamHandshake)
             timer.schedule(afterMilliseconds: limits.handshakeTimeout.milliseconds)
             downstream.enableReading()
             downstream.enableWriting()
@@ -151,7 +194,6 @@ final class Session: BufferedStreamDelegate {
                 + " on listener \(listener.name), and it has no default upstream")
             return
         }
-        phase = .resolve
         timer.cancel()
         let preamble = listener.proxyProtocol.flatMap { version in
             downstreamPeer.flatMap { source in
@@ -161,39 +203,38 @@ final class Session: BufferedStreamDelegate {
         let dial = host.dial(destination!, runtime: runtime, preamble: preamble) { [weak self] event in
             self?.dialReported(event)
         }
-        self.dial = dial
+        state = .dialling(dial, step: .resolve)
         dial.start()
     }
 
     private func dialReported(_ event: Dialer.Event) {
         switch event {
         case .stepped(let step):
-            phase = step.recordPhase
+            guard case .dialling(let dial, _) = state else { return }
+            state = .dialling(dial, step: step.recordPhase)
             if step == .handshake { destinationConnected = true }
         case .failed(let failure):
-            dial = nil
+            guard case .dialling(let dial, _) = state else { return }
+            state = .dialling(dial, step: failure.step.recordPhase)
             dialled = failure.address
             destinationConnected = failure.connected
             upstreamTLS = failure.tls ?? upstreamTLS
-            phase = failure.step.recordPhase
             handshakeFailureLabel = failure.handshakeLabel
             failUpstream(failure.close, error: failure.error, summary: failure.summary(destination: destination?.name ?? "the gateway"))
         case .ready(let ready):
-            dial = nil
             dialled = ready.address
             destinationConnected = true
             upstreamTLS = ready.tls
             handshakeMilliseconds = ready.handshakeMilliseconds
             ready.stream.delegate = self
             ready.stream.setInputLimit(inputLimit)
-            upstream = ready.stream
+            state = .open(upstream: ready.stream)
             upstreamOpened()
         }
     }
 
     /// The destination is connected, handshaken and verified: start relaying.
     private func upstreamOpened() {
-        phase = .open
         lastActivity = EventLoop.monotonicMilliseconds()
         timer.schedule(afterMilliseconds: limits.idleTimeout.milliseconds)
         // Bytes the merchant sent with its handshake are already buffered: pass them on now.
@@ -215,6 +256,8 @@ final class Session: BufferedStreamDelegate {
         case .accept, .resolve, .connect, .handshake:
             break  // the dial keeps its own time (see `Dialer`); a session is never in accept
         case .open, .drain:
+            let pendingClose: (close: SessionRecord.Close, error: String?)?
+            if case .draining(let close, let error, _) = state { pendingClose = (close, error) } else { pendingClose = nil }
             let idle = EventLoop.monotonicMilliseconds() - lastActivity
             let limit = currentIdleLimit
             if idle < limit {
@@ -284,8 +327,8 @@ final class Session: BufferedStreamDelegate {
                 downstream.setWriteLowWatermark(0)
                 upstream?.enableReading()
             }
-            if phase == .drain, downstream.outputLength == 0, let pendingClose {
-                finish(pendingClose.close, error: pendingClose.error)
+            if case .draining(let close, let error, _) = state, downstream.outputLength == 0 {
+                finish(close, error: error)
             }
         } else if pausedDownstream {
             pausedDownstream = false
@@ -392,15 +435,10 @@ final class Session: BufferedStreamDelegate {
 
     /// The upstream ended or broke: deliver what is queued for the merchant, then close.
     func beginDrain(close: SessionRecord.Close, error: String?) {
-        pendingClose = (close, error, phase)
-        phase = .drain
+        let endedIn = phase
+        releaseDestination(orderly: close.isOrderly)
+        state = .draining(close: close, error: error, endedIn: endedIn)
         downstream.disableReading()
-        if let upstream {
-            if upstreamTLS == nil { upstreamTLS = upstream.tlsDetails() }
-            bytesUp -= upstream.outputLength
-            upstream.free(sendCloseNotify: close.isOrderly)
-            self.upstream = nil
-        }
         if downstream.outputLength == 0 {
             finish(close, error: error)
         } else {
@@ -419,30 +457,43 @@ final class Session: BufferedStreamDelegate {
         return httpStatus != nil && httpStatus != 200 || forwarder?.readsNoMoreRequests == true
     }
 
+    /// Releases what the current state owns toward the destination: the dial (a half-made
+    /// connection gets no close_notify), or the open stream, with close_notify when `orderly`.
+    private func releaseDestination(orderly: Bool) {
+        switch state {
+        case .dialling(let dial, _):
+            dial.cancel()
+        case .open(let upstream):
+            if upstreamTLS == nil { upstreamTLS = upstream.tlsDetails() }
+            bytesUp -= upstream.outputLength
+            upstream.free(sendCloseNotify: orderly)
+        case .accepted, .proxyRequest, .downstreamHandshake, .draining, .closed:
+            break
+        }
+    }
+
     /// Ends the session: the one teardown path. Idempotent. With `handingOver`, the downstream
     /// connection survives for the next session (an http-proxy client's request for another host).
     func finish(_ close: SessionRecord.Close, error: String?, handingOver: Bool = false) {
-        guard !closed else { return }
-        let endedIn = pendingClose?.phase ?? phase
-        let orderly = close.isOrderly
-        timer?.cancel()
-        dial?.cancel()
-        dial = nil
-        if let upstream {
-            if upstreamTLS == nil { upstreamTLS = upstream.tlsDetails() }
-            bytesUp -= upstream.outputLength
-            upstream.free(sendCloseNotify: phase == .open && orderly)
-            self.upstream = nil
+        let endedIn: Phase
+        switch state {
+        case .closed: return
+        case .draining(_, _, let from): endedIn = from
+        default: endedIn = phase
         }
+        let orderly = close.isOrderly
+        let merchantHandshakeDone = phase != .downstreamHandshake
+        timer?.cancel()
+        releaseDestination(orderly: orderly)
         if !handingOver {
             bytesDown -= downstream.outputLength
             if lingersOnClose {
                 host.closeLingering(downstream)
             } else {
-                downstream.free(sendCloseNotify: downstreamIsTLS && phase != .downstreamHandshake && orderly)
+                downstream.free(sendCloseNotify: downstreamIsTLS && merchantHandshakeDone && orderly)
             }
         }
-        closed = true
+        state = .closed(endedIn: endedIn)
         host.sessionEnded(self, record: record(close: close, error: error, phase: endedIn))
     }
 
