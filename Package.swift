@@ -10,6 +10,7 @@ import PackageDescription
 //   BridgeChain                        – the session log's chain digest, for its writer and its checker
 //   BridgeEngine                       – sessions, the dialer, workers, the running bridge
 //   BridgeReport                       – reading session logs (plain/gzip via CZlib): report, chain check
+//   BridgeDemo                         – `tls-bridge demo`: a test gateway, the bridge and two clients on loopback
 //   tls-bridge                         – the command line
 let package = Package(
     name: "tls-bridge",
@@ -73,10 +74,14 @@ let package = Package(
             name: "BridgeReport",
             dependencies: ["BridgeModel", "BridgeChain", "CZlib"]
         ),
+        .target(
+            name: "BridgeDemo",
+            dependencies: ["BridgeModel", "BridgeIO"]
+        ),
         .executableTarget(
             name: "tls-bridge",
             dependencies: [
-                "BridgeModel", "BridgeIO", "BridgeEngine", "BridgeReport",
+                "BridgeModel", "BridgeIO", "BridgeEngine", "BridgeReport", "BridgeDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

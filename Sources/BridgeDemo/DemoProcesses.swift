@@ -20,8 +20,8 @@ struct DemoFailure: Error {
 /// still stops its children and removes its directory.
 let demoInterruption = Atomic<Int32>(0)
 
-enum DemoSignals {
-    static func install() {
+public enum DemoSignals {
+    public static func install() {
         for signal in [SIGINT, SIGTERM, SIGHUP] {
             var action = sigaction()
             action.__sigaction_handler.sa_handler = { demoInterruption.store($0, ordering: .relaxed) }
