@@ -100,7 +100,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BridgeEngineTests",
-            dependencies: ["BridgeEngine", "BridgeIO", "BridgeModel"]
+            dependencies: ["BridgeEngine", "BridgeIO", "BridgeModel", "BridgeHTTP"]
         ),
         .testTarget(
             name: "BridgeReportTests",

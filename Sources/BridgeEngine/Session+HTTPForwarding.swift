@@ -2,102 +2,15 @@ import BridgeHTTP
 import BridgeIO
 import BridgeModel
 
-/// The http-proxy side of a session: reading the proxy request head, `CONNECT` (then TLS as on a
-/// `tls` listener), absolute-form `http://` requests (framed by `HTTPForwarder`), the answers the
-/// bridge gives itself (403, 407, 502, ...), and handing the client's connection to a new session
-/// when its next request is for another gateway host.
+/// Absolute-form `http://` requests once the gateway is open: moving them and their answers through
+/// `HTTPForwarder`, acting on what it finds (a broken body, a request for another host, a client
+/// that asked to close), handing the client's connection to a new session when its next request is
+/// for another gateway host, and 502/504 answers when the gateway cannot be reached.
 extension Session {
     /// What waits until the responses owed to the client are delivered.
     enum AfterResponses {
         case handOver
         case refuse(status: Int, reason: String, close: SessionRecord.Close)
-    }
-
-    func beginProxyRequest() {
-        enter(.proxyRequest)
-        timer.schedule(afterMilliseconds: limits.headerTimeout.milliseconds)
-        downstream.enableReading()
-        // A connection handed over from the previous session already holds the next head.
-        if downstream.inputLength > 0 { readProxyRequest() }
-    }
-
-    func readProxyRequest() {
-        switch downstream.withInputPrefix(maxBytes: 16 * 1024, { ProxyRequestParser.parse($0) }) {
-        case .incomplete:
-            return
-        case .invalid(let error):
-            answer(error.status, error.reason, close: .downstreamError)
-        case .complete(let head):
-            handle(head)
-        }
-    }
-
-    private func handle(_ head: ProxyRequestHead) {
-        guard authorized(head) else {
-            answer(407, "proxy authentication required: send Basic credentials listed in proxy_auth", close: .refused)
-            return
-        }
-        switch head.target {
-        case .authority(let host, let port):
-            connectTarget = hostPort(host, port)
-            guard let upstream = listener.upstreamName(forProxyHost: host, port: port, defaultPorts: [443]) else {
-                answer(403, "CONNECT to \(hostPort(host, port)) is not allowed: listener \(listener.name) forwards only to the"
-                    + " gateway names in its routes", close: .refused)
-                return
-            }
-            openTunnel(head, host: host, upstream: upstream)
-        case .absolute(let scheme, let host, let port, _):
-            requestHost = port.map { hostPort(host, $0) } ?? host
-            guard scheme == "http" else {
-                answer(400, "\(scheme):// URLs go through CONNECT: set this bridge as the HTTPS proxy", close: .refused)
-                return
-            }
-            if head.method == "TRACE" || head.method == "TRACK" {
-                answer(405, "\(head.method) is not forwarded to the gateway", close: .refused)
-                return
-            }
-            let effectivePort = port ?? 80
-            guard let upstream = listener.upstreamName(forProxyHost: host, port: effectivePort, defaultPorts: [80, 443]) else {
-                answer(403, "requests for \(hostPort(host, effectivePort)) are not allowed: listener \(listener.name) forwards"
-                    + " only to the gateway names in its routes", close: .refused)
-                return
-            }
-            // The head stays buffered: the forwarder rewrites and sends it once the upstream is open.
-            forwarder = HTTPForwarder(host: host, port: effectivePort) { [unowned self] head in self.authorized(head) }
-            downstream.disableReading()
-            connectRoute = upstream
-            route(serverName: nil)
-        case .origin, .asterisk:
-            answer(400, "this is a proxy: send absolute-form requests (http://host/path) or CONNECT host:443", close: .refused)
-        }
-    }
-
-    /// `200 Connection established`, then the client's TLS, terminated with the target's certificate.
-    private func openTunnel(_ head: ProxyRequestHead, host: String, upstream: String) {
-        guard let context = runtime.downstreams[listener.name] else { return }
-        downstream.discardInput(head.headLength)
-        downstream.write(HTTPResponse.connectionEstablished)
-        httpStatus = 200
-        guard let tls = downstream.startTLSServer(context: context, host: host) else {
-            finish(.downstreamError, error: "TLS could not be started inside the CONNECT tunnel to \(host)")
-            return
-        }
-        downstream = tls
-        tls.delegate = self
-        tls.setInputLimit(inputLimit)
-        downstreamIsTLS = true
-        connectRoute = upstream
-        enter(.downstreamHandshake)
-        timer.schedule(afterMilliseconds: limits.handshakeTimeout.milliseconds)
-        tls.enableReading()
-        tls.enableWriting()
-    }
-
-    /// Checks `Proxy-Authorization` when the listener has `proxy_auth`; compares in constant time.
-    func authorized(_ head: ProxyRequestHead) -> Bool {
-        guard let credentials = runtime.proxyCredentials[listener.name] else { return true }
-        guard let offered = basicCredentials(head.header("Proxy-Authorization")) else { return false }
-        return credentials.matches(user: offered.user, password: offered.password)
     }
 
     /// Moves HTTP traffic through the forwarder and acts on what it finds.
@@ -195,13 +108,6 @@ extension Session {
         }
     }
 
-    /// The bridge answers the client itself, then closes once the answer is written.
-    func answer(_ status: Int, _ reason: String, close: SessionRecord.Close, error: String? = nil) {
-        httpStatus = status
-        downstream.write(HTTPResponse.error(status: status, reason: reason))
-        beginDrain(close: close, error: error ?? "answered \(status): \(reason)")
-    }
-
     /// An upstream failure before the gateway answered: an absolute-form client gets 502 or 504
     /// saying why (`summary` in words, then the record's error); any other session simply ends.
     func failUpstream(_ close: SessionRecord.Close, error: String, summary: String) {
@@ -211,9 +117,5 @@ extension Session {
         }
         let status = close == .connectTimeout || close == .handshakeTimeout ? 504 : 502
         answer(status, "\(summary): \(error)", close: close, error: error)
-    }
-
-    private func hostPort(_ host: String, _ port: UInt16) -> String {
-        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 }
