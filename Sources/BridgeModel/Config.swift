@@ -375,7 +375,7 @@ public struct DownstreamTLSConfig: Sendable, Equatable, Codable {
     public var minVersion: TLSVersion
     /// Highest version accepted; `nil` means the newest OpenSSL has.
     public var maxVersion: TLSVersion?
-    /// TLS ≤ 1.2 cipher string; `nil` means `DEFAULT:@SECLEVEL=0` for a legacy listener, forward-
+    /// TLS ≤ 1.2 cipher string; `nil` means `legacyListenerCiphers` for a legacy listener, forward-
     /// secret AEAD suites otherwise (see `effectiveCiphers`).
     public var ciphers: String?
     /// TLS 1.3 suites; `nil` means OpenSSL's default.
@@ -415,10 +415,21 @@ public struct DownstreamTLSConfig: Sendable, Equatable, Codable {
     /// The cipher string actually applied: as configured; for a legacy listener everything this
     /// OpenSSL has at security level 0; otherwise forward-secret AEAD suites only.
     public var effectiveCiphers: String {
-        ciphers ?? (isLegacy ? Self.legacyCiphers : Self.modernCiphers)
+        ciphers ?? (isLegacy ? Self.legacyListenerCiphers : Self.modernCiphers)
     }
 
-    /// Everything this OpenSSL has, at security level 0: the merchant-side legacy default only.
+    /// The default of a legacy listener, in the server's order of preference: ECDHE first (AEAD,
+    /// then CBC), DHE only with AEAD, then RSA key exchange with AES. No DHE with CBC: a client
+    /// that knows no ECDHE and offers DHE-CBC is an old stack (Java 6 and 7, Android 2.3, OpenSSL
+    /// 0.9.8), and OpenSSL 3 picks a 2048-bit DH group for it, which Java 6 and 7 cannot complete
+    /// (no connection) and which costs the others several times the CPU of RSA key exchange.
+    /// Measured with testssl.sh's recorded ClientHellos: every client that offers AES connects
+    /// (`test_tls_listener_client_simulation.py`). Security level 0, for TLS 1.0's SHA-1.
+    public static let legacyListenerCiphers =
+        "ECDHE+AESGCM:ECDHE+CHACHA20:ECDHE+AES:DHE+AESGCM:DHE+CHACHA20:kRSA+AESGCM:kRSA+AES:!aNULL:!eNULL:!DSS:!PSK:!SRP:@SECLEVEL=0"
+
+    /// What the bridge offers a legacy backend as a TLS client: everything this OpenSSL has at
+    /// security level 0 (the backend, a server, chooses).
     public static let legacyCiphers = "DEFAULT:@SECLEVEL=0"
 
     /// The default TLS 1.2 suites of a non-legacy listener (the gateway's notification calls).
