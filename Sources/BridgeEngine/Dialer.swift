@@ -79,7 +79,7 @@ final class Dialer: BufferedStreamDelegate {
     private let preamble: [UInt8]?
     private var report: ((Event) -> Void)?
     private var timer: Timer?
-    private(set) var step = Step.resolve
+    private var step = Step.resolve
     private var resolution: Resolution?
     private var connection: Connection?
     private var stream: BufferedStream?

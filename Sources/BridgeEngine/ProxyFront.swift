@@ -29,14 +29,14 @@ enum ProxyFront {
         }
         switch head.target {
         case .authority(let host, let port):
-            let target = hostPort(host, port)
+            let target = HostPort(host: host, port: port).description
             guard let upstream = listener.upstreamName(forProxyHost: host, port: port, defaultPorts: [443]) else {
                 return (.answer(status: 403, reason: "CONNECT to \(target) is not allowed: listener \(listener.name) forwards"
                                     + " only to the gateway names in its routes", close: .refused), target, nil)
             }
             return (.tunnel(host: host, upstream: upstream), target, nil)
         case .absolute(let scheme, let host, let port, _):
-            let requestHost = port.map { hostPort(host, $0) } ?? host
+            let requestHost = port.map { HostPort(host: host, port: $0).description } ?? host
             guard scheme == "http" else {
                 return (.answer(status: 400, reason: "\(scheme):// URLs go through CONNECT: set this bridge as the HTTPS proxy",
                                 close: .refused), nil, requestHost)
@@ -47,7 +47,7 @@ enum ProxyFront {
             }
             let effectivePort = port ?? 80
             guard let upstream = listener.upstreamName(forProxyHost: host, port: effectivePort, defaultPorts: [80, 443]) else {
-                return (.answer(status: 403, reason: "requests for \(hostPort(host, effectivePort)) are not allowed: listener"
+                return (.answer(status: 403, reason: "requests for \(HostPort(host: host, port: effectivePort).description) are not allowed: listener"
                                     + " \(listener.name) forwards only to the gateway names in its routes", close: .refused),
                         nil, requestHost)
             }
@@ -56,10 +56,5 @@ enum ProxyFront {
             return (.answer(status: 400, reason: "this is a proxy: send absolute-form requests (http://host/path) or"
                                 + " CONNECT host:443", close: .refused), nil, nil)
         }
-    }
-
-    /// `host:port`, an IPv6 host in brackets.
-    static func hostPort(_ host: String, _ port: UInt16) -> String {
-        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 }
