@@ -16,7 +16,7 @@ extension Session {
     /// Moves HTTP traffic through the forwarder and acts on what it finds.
     func pumpHTTP(from stream: BufferedStream) {
         guard let forwarder, let upstream else { return }
-        lastActivity = EventLoop.monotonicMilliseconds()
+        lastActivity = host.clock.now
         if stream === downstream {
             guard afterResponses == nil else { return }
             let outcome = forwarder.pumpRequests(from: downstream, to: upstream)

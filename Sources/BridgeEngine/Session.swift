@@ -31,7 +31,7 @@ final class Session: BufferedStreamDelegate {
     let limits: LimitsConfig
     let downstreamAddress: String
     private let startTime = WallClock.now()
-    private let startMilliseconds = EventLoop.monotonicMilliseconds()
+    private let startMilliseconds: Int64
 
     /// Where the session is, with what that stage owns: the dial while dialling, the destination's
     /// stream while open, why it ends while draining. A resource lives in one state only, and
@@ -100,7 +100,8 @@ final class Session: BufferedStreamDelegate {
     let downstreamLocal: SocketAddress?
     /// The peer's IP, for the per-source session count.
     var sourceBytes: [UInt8] { downstreamPeer?.ipBytes ?? [] }
-    var timer: Timer!
+    /// The session's one timer: the current phase's time limit.
+    var timer: (any SessionTimer)!
     var lastActivity: Int64
 
     /// What each TLS handshake negotiated, for the record.
@@ -144,6 +145,7 @@ final class Session: BufferedStreamDelegate {
         self.downstreamAddress = peer?.description ?? "unknown"
         self.downstream = downstream
         self.downstreamIsTLS = listener.accept == .tls || (listener.accept == .httpProxy && downstream.isTLS)
+        self.startMilliseconds = host.clock.now
         self.lastActivity = startMilliseconds
     }
 
@@ -152,7 +154,7 @@ final class Session: BufferedStreamDelegate {
     func start() {
         downstream.delegate = self
         downstream.setInputLimit(inputLimit)
-        timer = Timer(loop: host.loop) { [weak self] in self?.timerFired() }
+        timer = host.clock.makeTimer { [weak self] in self?.timerFired() }
         if listener.accept == .httpProxy {
             beginProxyRequest()
         } else if downstreamIsTLS {
@@ -235,7 +237,7 @@ final class Session: BufferedStreamDelegate {
 
     /// The destination is connected, handshaken and verified: start relaying.
     private func upstreamOpened() {
-        lastActivity = EventLoop.monotonicMilliseconds()
+        lastActivity = host.clock.now
         timer.schedule(afterMilliseconds: limits.idleTimeout.milliseconds)
         // Bytes the merchant sent with its handshake are already buffered: pass them on now.
         if downstream.inputLength > 0 { streamHasInput(downstream) }
@@ -248,7 +250,9 @@ final class Session: BufferedStreamDelegate {
         guard !closed else { return }
         switch phase {
         case .proxyRequest:
-            finish(.headerTimeout, error: "no complete proxy request head within header_timeout (\(limits.headerTimeout.text))")
+            // A proxy client is told why, as an HTTP server would (408), and gets idle_timeout to read it.
+            answer(408, "no complete request head within header_timeout (\(limits.headerTimeout.text))", close: .headerTimeout)
+            if !closed { timer.schedule(afterMilliseconds: currentIdleLimit) }
         case .downstreamHandshake:
             offered = downstream.clientHello()
             finish(.handshakeTimeout, error: "the merchant did not complete the TLS handshake within handshake_timeout"
@@ -258,7 +262,7 @@ final class Session: BufferedStreamDelegate {
         case .open, .drain:
             let pendingClose: (close: SessionRecord.Close, error: String?)?
             if case .draining(let close, let error, _) = state { pendingClose = (close, error) } else { pendingClose = nil }
-            let idle = EventLoop.monotonicMilliseconds() - lastActivity
+            let idle = host.clock.now - lastActivity
             let limit = currentIdleLimit
             if idle < limit {
                 timer.schedule(afterMilliseconds: limit - idle)
@@ -285,7 +289,7 @@ final class Session: BufferedStreamDelegate {
             pumpHTTP(from: stream)
             return
         }
-        lastActivity = EventLoop.monotonicMilliseconds()
+        lastActivity = host.clock.now
         if stream === downstream {
             bytesUp += downstream.moveInput(to: upstream)
             pauseIfFull(source: downstream, destination: upstream)
@@ -320,7 +324,7 @@ final class Session: BufferedStreamDelegate {
     }
 
     func streamDrained(_ stream: BufferedStream) {
-        lastActivity = EventLoop.monotonicMilliseconds()
+        lastActivity = host.clock.now
         if stream === downstream {
             if pausedUpstream {
                 pausedUpstream = false
@@ -384,7 +388,7 @@ final class Session: BufferedStreamDelegate {
             if bytesUp == 0 {
                 finish(.downstreamEOF, error: nil)
             } else {
-                timer.schedule(afterMilliseconds: max(1, currentIdleLimit - (EventLoop.monotonicMilliseconds() - lastActivity)))
+                timer.schedule(afterMilliseconds: max(1, currentIdleLimit - (host.clock.now - lastActivity)))
             }
         case .failed(let reason):
             finish(.downstreamError, error: "downstream \(downstreamAddress): \(reason)")
@@ -522,7 +526,7 @@ final class Session: BufferedStreamDelegate {
                                 ? destination?.clientCertificateSubject : nil,
                             closeNotify: upstreamSentCloseNotify, handshakeMs: handshakeMilliseconds),
             bytes: .init(up: max(bytesUp, 0), down: max(bytesDown, 0)),
-            durationMs: Int(EventLoop.monotonicMilliseconds() - startMilliseconds),
+            durationMs: Int(host.clock.now - startMilliseconds),
             phase: phase, close: close, error: error, hint: hint)
     }
 }

@@ -1,12 +1,13 @@
 import BridgeIO
 import BridgeModel
 
-/// What a session needs from the worker that runs it: the loop, the configuration generation it is
+/// What a session needs from the worker that runs it: its clock, the configuration generation it is
 /// accepted under, a way to reach a destination, and where its connection and its record go when
 /// it ends. `Worker` is the real host; the engine's unit tests provide their own, with a dial that
 /// hands over a socket the test controls.
 protocol SessionHost: AnyObject {
-    var loop: EventLoop { get }
+    /// The time the session reads and its timer (the loop's, or a test's hand-moved clock).
+    var clock: any SessionClock { get }
     /// The current configuration: a session reads it once, at accept.
     var runtime: BridgeRuntime { get }
     /// Prepares to reach `destination` the way every session does (see `Dialer`), with the limits

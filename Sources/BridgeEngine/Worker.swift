@@ -17,6 +17,7 @@ final class Worker: SessionHost {
     /// The current configuration. A reload replaces it; open sessions keep the contexts they chose.
     private(set) var runtime: BridgeRuntime
     let loop: EventLoop
+    let clock: any SessionClock
     /// Accepting sockets by listen address, with the listener config each currently serves.
     private var listeners: [HostPort: (listener: Listener, config: ListenerConfig)] = [:]
     /// The registry that keeps open sessions alive; a session leaves it in `sessionEnded`.
@@ -35,6 +36,7 @@ final class Worker: SessionHost {
         self.index = index
         self.runtime = runtime
         self.loop = try EventLoop(dns: runtime.config.dns)
+        self.clock = LoopClock(loop: loop)
         sockets.forEach(addListener)
     }
 

@@ -6,10 +6,13 @@ import Logging
 
 /// Runs real sessions on a real event loop with no network: each peer is one end of a Unix socket
 /// pair the test holds, and the dial is a stand-in that, when the test says so, hands the session a
-/// plain socket whose other end plays the gateway (or reports a failure). What the engine decides
-/// (what it reads, writes, answers and records) is the real code.
+/// plain socket whose other end plays the gateway (or reports a failure). Time moves only when
+/// the test moves `clock`. What the engine decides (what it reads, writes, answers and records) is
+/// the real code.
 final class EngineHarness: SessionHost {
     let loop: EventLoop
+    let manualClock = ManualClock()
+    var clock: any SessionClock { manualClock }
     let runtime: BridgeRuntime
     /// Records of ended sessions, in order.
     private(set) var records: [SessionRecord] = []
@@ -73,6 +76,13 @@ final class EngineHarness: SessionHost {
         timer.schedule(afterMilliseconds: milliseconds)
         loop.run()
         timer.cancel()
+    }
+
+    /// Moves the sessions' clock forward by `milliseconds` (firing what falls due), then lets the
+    /// loop deliver what that wrote.
+    func advance(by milliseconds: Int64) {
+        manualClock.advance(by: milliseconds)
+        run(milliseconds: 10)
     }
 
     /// Runs the loop in short turns until `condition` holds or `milliseconds` pass.

@@ -25,6 +25,7 @@ enum TestConfigs {
         [limits]
         idle_timeout = "2s"
         header_timeout = "2s"
+        handshake_timeout = "1500ms"
         buffer_size = "64KiB"
 
         [[upstream]]
@@ -52,6 +53,7 @@ enum TestConfigs {
     static let plain = """
         [limits]
         idle_timeout = "300ms"
+        half_close_timeout = "100ms"
         buffer_size = "64KiB"
 
         [[upstream]]
