@@ -1,3 +1,4 @@
+import BridgeIO
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -44,16 +45,8 @@ enum DemoFiles {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw DemoFailure("could not write \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        var pending = Array(text.utf8)[...]
-        while !pending.isEmpty {
-            let written = pending.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if written > 0 {
-                pending = pending.dropFirst(written)
-            } else if written < 0 && errno == EINTR {
-                continue
-            } else {
-                throw DemoFailure("could not write \(path): \(String(cString: strerror(errno)))")
-            }
+        guard writeAll(Array(text.utf8), to: fd) else {
+            throw DemoFailure("could not write \(path): \(String(cString: strerror(errno)))")
         }
     }
 

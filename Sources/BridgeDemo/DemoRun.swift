@@ -1,3 +1,4 @@
+import BridgeIO
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -301,13 +302,5 @@ public final class DemoRun {
 
 /// Writes all of `text` to `descriptor`, retrying short writes.
 func demoWrite(_ text: String, to descriptor: Int32) {
-    var bytes = Array(text.utf8)[...]
-    while !bytes.isEmpty {
-        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        if written < 0 {
-            if errno == EINTR { continue }
-            return
-        }
-        bytes = bytes.dropFirst(written)
-    }
+    writeAll(Array(text.utf8), to: descriptor)
 }

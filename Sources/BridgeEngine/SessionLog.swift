@@ -1,5 +1,6 @@
 import BridgeModel
 import BridgeChain
+import BridgeIO
 import Foundation
 import Synchronization
 #if canImport(Glibc)
@@ -70,17 +71,7 @@ public final class SessionLog: Sendable {
     }
 
     private func write(_ line: [UInt8]) {
-        line.withUnsafeBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return
-                }
-                offset += written
-            }
-        }
+        writeAll(line, to: fd)
     }
 
     /// The last complete line of a regular file (without its newline), read from its end.

@@ -34,21 +34,21 @@ public struct SessionRecord: Codable, Sendable, Equatable {
         /// Peer `IP:port` of the merchant's connection.
         public var address: String
         /// `"plain"`, or the TLS version the merchant spoke (`nil` if its TLS handshake failed).
-        public var `protocol`: String?
+        @NullIfAbsent public var `protocol`: String?
         /// The TLS cipher the merchant negotiated.
-        public var cipher: String?
+        @NullIfAbsent public var cipher: String?
         /// The server name the merchant sent (SNI).
-        public var sni: String?
+        @NullIfAbsent public var sni: String?
         /// Subject (RFC 2253) of the certificate the merchant presented.
-        public var clientCert: String?
+        @NullIfAbsent public var clientCert: String?
         /// What the merchant's TLS client offered; `nil` on plain listeners.
-        public var offered: Offered?
+        @NullIfAbsent public var offered: Offered?
         /// http-proxy: the CONNECT target (`host:port`).
-        public var connect: String?
+        @NullIfAbsent public var connect: String?
         /// http-proxy: the host of an absolute-form request (never its path or query).
-        public var requestHost: String?
+        @NullIfAbsent public var requestHost: String?
         /// http-proxy: the status the bridge answered with itself (200 for an established CONNECT).
-        public var httpStatus: Int?
+        @NullIfAbsent public var httpStatus: Int?
 
         public init(address: String, protocol: String?, cipher: String? = nil, sni: String? = nil,
                     clientCert: String? = nil, offered: Offered? = nil, connect: String? = nil,
@@ -68,19 +68,6 @@ public struct SessionRecord: Codable, Sendable, Equatable {
             case address, `protocol`, cipher, sni, clientCert = "client_cert", offered, connect
             case requestHost = "request_host", httpStatus = "http_status"
         }
-
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(address, forKey: .address)
-            try c.encode(`protocol`, forKey: .protocol)
-            try c.encode(cipher, forKey: .cipher)
-            try c.encode(sni, forKey: .sni)
-            try c.encode(clientCert, forKey: .clientCert)
-            try c.encode(offered, forKey: .offered)
-            try c.encode(connect, forKey: .connect)
-            try c.encode(requestHost, forKey: .requestHost)
-            try c.encode(httpStatus, forKey: .httpStatus)
-        }
     }
 
     /// A merchant TLS client's ClientHello, summarised: enough to explain a refusal.
@@ -88,7 +75,7 @@ public struct SessionRecord: Codable, Sendable, Equatable {
         /// Highest version offered, OpenSSL's spelling ("TLSv1").
         public var maxVersion: String
         /// The SNI name, or `nil` when none was sent.
-        public var sni: String?
+        @NullIfAbsent public var sni: String?
         /// The first suites offered (OpenSSL names, or code points this OpenSSL does not know).
         public var ciphers: [String]
 
@@ -101,41 +88,34 @@ public struct SessionRecord: Codable, Sendable, Equatable {
         enum CodingKeys: String, CodingKey {
             case maxVersion = "max_version", sni, ciphers
         }
-
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(maxVersion, forKey: .maxVersion)
-            try c.encode(sni, forKey: .sni)
-            try c.encode(ciphers, forKey: .ciphers)
-        }
     }
 
     public struct Upstream: Codable, Sendable, Equatable {
         /// The `[[upstream]]` name; `nil` when no route matched.
-        public var name: String?
+        @NullIfAbsent public var name: String?
         /// The `IP:port` dialled (the last one tried), or `nil` if the name never resolved.
-        public var address: String?
+        @NullIfAbsent public var address: String?
         /// The name sent as SNI and verified (`nil` when none was sent, for an IP literal).
-        public var serverName: String?
+        @NullIfAbsent public var serverName: String?
         /// Negotiated protocol, e.g. `"TLSv1.2"`; `nil` if the handshake never completed.
-        public var `protocol`: String?
+        @NullIfAbsent public var `protocol`: String?
         /// Negotiated cipher, OpenSSL's name.
-        public var cipher: String?
+        @NullIfAbsent public var cipher: String?
         /// Whether the TLS session was resumed.
         public var resumed: Bool
         /// Subject of the gateway's certificate, RFC 2253.
-        public var peer: String?
+        @NullIfAbsent public var peer: String?
         /// Issuer of the gateway's certificate, RFC 2253.
-        public var peerIssuer: String?
+        @NullIfAbsent public var peerIssuer: String?
         /// `"ok"`, or OpenSSL's verification reason ("certificate has expired", ...).
-        public var verify: String?
+        @NullIfAbsent public var verify: String?
         /// Subject of the client certificate presented to the gateway, or `nil` if none was sent.
-        public var clientCert: String?
+        @NullIfAbsent public var clientCert: String?
         /// Whether the upstream ended with TLS close_notify: `false` means it just closed TCP (all
         /// bytes arrived, but the end was not authenticated); `nil` when the bridge closed first.
-        public var closeNotify: Bool?
+        @NullIfAbsent public var closeNotify: Bool?
         /// Milliseconds the TLS handshake took (from TCP connected to handshake done).
-        public var handshakeMs: Int?
+        @NullIfAbsent public var handshakeMs: Int?
 
         public init(name: String?, address: String? = nil, serverName: String? = nil, protocol: String? = nil,
                     cipher: String? = nil, resumed: Bool = false, peer: String? = nil, peerIssuer: String? = nil,
@@ -158,22 +138,6 @@ public struct SessionRecord: Codable, Sendable, Equatable {
             case name, address, serverName = "server_name", `protocol`, cipher, resumed, peer
             case peerIssuer = "peer_issuer", verify, clientCert = "client_cert", closeNotify = "close_notify"
             case handshakeMs = "handshake_ms"
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(name, forKey: .name)
-            try c.encode(address, forKey: .address)
-            try c.encode(serverName, forKey: .serverName)
-            try c.encode(`protocol`, forKey: .protocol)
-            try c.encode(cipher, forKey: .cipher)
-            try c.encode(resumed, forKey: .resumed)
-            try c.encode(peer, forKey: .peer)
-            try c.encode(peerIssuer, forKey: .peerIssuer)
-            try c.encode(verify, forKey: .verify)
-            try c.encode(clientCert, forKey: .clientCert)
-            try c.encode(closeNotify, forKey: .closeNotify)
-            try c.encode(handshakeMs, forKey: .handshakeMs)
         }
     }
 

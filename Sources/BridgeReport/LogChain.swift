@@ -1,4 +1,5 @@
 import BridgeChain
+import BridgeModel
 import Foundation
 
 /// The session log's tamper-evidence chain (`[log] chain = true`).
@@ -62,9 +63,9 @@ public struct ChainVerification: Codable, Sendable, Equatable {
     public var unchained: Int
     /// Set when the first chained record continues a chain from records that were not given (older
     /// rotations left out, or removed): that record's location and `prev`.
-    public var continuesFrom: ContinuedChain?
+    @NullIfAbsent public var continuesFrom: ContinuedChain?
     /// The last line read and its SHA-256: note it somewhere else to detect later truncation or rewrites.
-    public var last: ChainLink?
+    @NullIfAbsent public var last: ChainLink?
 
     public struct FileLines: Codable, Sendable, Equatable {
         public var file: String
@@ -92,12 +93,12 @@ public struct ChainBreak: Codable, Sendable, Equatable, CustomStringConvertible 
     /// The record whose link fails.
     public var at: LogLocation
     /// The line its `prev` should be the hash of (nil for the first line of the first file).
-    public var previous: LogLocation?
+    @NullIfAbsent public var previous: LogLocation?
     public var kind: Kind
     /// The hash of the previous line (for `prevMismatch`).
-    public var expected: String?
+    @NullIfAbsent public var expected: String?
     /// What the record carries instead (for `prevMismatch`), or the read error (for `unreadable`).
-    public var found: String?
+    @NullIfAbsent public var found: String?
 
     public enum Kind: String, Codable, Sendable {
         /// `prev` is not the hash of the line before: that line was changed, or lines between were
@@ -234,33 +235,5 @@ struct ChainVerifier {
 
     private func append(_ location: LogLocation, to list: inout [LogLocation]) {
         if list.count < maxListed { list.append(location) }
-    }
-}
-
-// Every key is written, `null` included, so scripts can rely on one shape.
-
-extension ChainVerification {
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(intact, forKey: .intact)
-        try c.encode(records, forKey: .records)
-        try c.encode(files, forKey: .files)
-        try c.encode(breaks, forKey: .breaks)
-        try c.encode(breaksTotal, forKey: .breaksTotal)
-        try c.encode(restarts, forKey: .restarts)
-        try c.encode(unchained, forKey: .unchained)
-        try c.encode(continuesFrom, forKey: .continuesFrom)
-        try c.encode(last, forKey: .last)
-    }
-}
-
-extension ChainBreak {
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(at, forKey: .at)
-        try c.encode(previous, forKey: .previous)
-        try c.encode(kind, forKey: .kind)
-        try c.encode(expected, forKey: .expected)
-        try c.encode(found, forKey: .found)
     }
 }

@@ -1,3 +1,5 @@
+import BridgeModel
+
 /// What `tls-bridge report` found in a set of session logs: the audit evidence and the migration list.
 ///
 /// `--json` prints this value as one JSON document with sorted keys, indented; every array is sorted
@@ -39,7 +41,7 @@
 ///   further sessions are counted in `totals` but not listed); empty normally.
 public struct SessionReport: Codable, Sendable, Equatable {
     public var files: [FileSummary]
-    public var since: String?
+    @NullIfAbsent public var since: String?
     public var totals: Totals
     public var sessions: [SessionCount]
     public var legacySources: [LegacySource]
@@ -70,7 +72,7 @@ public struct SessionReport: Codable, Sendable, Equatable {
         public var records: Int
         public var malformed: Int
         public var compressed: Bool
-        public var error: String?
+        @NullIfAbsent public var error: String?
     }
 
     public struct Totals: Codable, Sendable, Equatable {
@@ -79,8 +81,8 @@ public struct SessionReport: Codable, Sendable, Equatable {
         public var inbound: Int
         public var beforeSince: Int
         public var malformed: Int
-        public var first: String?
-        public var last: String?
+        @NullIfAbsent public var first: String?
+        @NullIfAbsent public var last: String?
 
         enum CodingKeys: String, CodingKey {
             case records, outbound, inbound, beforeSince = "before_since", malformed, first, last
@@ -132,9 +134,9 @@ public struct SessionReport: Codable, Sendable, Equatable {
     public struct UpstreamEvidence: Codable, Sendable, Equatable {
         public var outbound: Int
         public var verified: Int
-        public var shareVerified: Double?
+        @NullIfAbsent public var shareVerified: Double?
         public var reached: Int
-        public var shareOfReached: Double?
+        @NullIfAbsent public var shareOfReached: Double?
         public var byProtocol: [String: Int]
         public var exceptions: [UpstreamException]
         public var exceptionsTotal: Int
@@ -154,16 +156,16 @@ public struct SessionReport: Codable, Sendable, Equatable {
         public var at: LogLocation
         public var session: String
         public var time: String
-        public var upstream: String?
-        public var `protocol`: String?
-        public var verify: String?
-        public var error: String?
+        @NullIfAbsent public var upstream: String?
+        @NullIfAbsent public var `protocol`: String?
+        @NullIfAbsent public var verify: String?
+        @NullIfAbsent public var error: String?
     }
 
     /// Sessions refused by (or unable to reach) one upstream for one reason.
     public struct RefusedUpstream: Codable, Sendable, Equatable {
-        public var upstream: String?
-        public var address: String?
+        @NullIfAbsent public var upstream: String?
+        @NullIfAbsent public var address: String?
         public var phase: String
         public var close: String
         public var error: String
@@ -194,9 +196,9 @@ public struct SessionReport: Codable, Sendable, Equatable {
     /// A certificate subject seen in one role.
     public struct CertificateSeen: Codable, Sendable, Equatable {
         public var role: String
-        public var name: String?
+        @NullIfAbsent public var name: String?
         public var subject: String
-        public var issuer: String?
+        @NullIfAbsent public var issuer: String?
         public var count: Int
         public var firstSeen: String
         public var lastSeen: String
@@ -210,109 +212,5 @@ public struct SessionReport: Codable, Sendable, Equatable {
     public struct MalformedLine: Codable, Sendable, Equatable {
         public var at: LogLocation
         public var reason: String
-    }
-}
-
-// Every key is written, `null` included (synthesized encoding would leave nil fields out), so scripts
-// can rely on one shape.
-
-extension SessionReport {
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(files, forKey: .files)
-        try c.encode(since, forKey: .since)
-        try c.encode(totals, forKey: .totals)
-        try c.encode(sessions, forKey: .sessions)
-        try c.encode(legacySources, forKey: .legacySources)
-        try c.encode(legacyBackends, forKey: .legacyBackends)
-        try c.encode(upstream, forKey: .upstream)
-        try c.encode(failures, forKey: .failures)
-        try c.encode(certificates, forKey: .certificates)
-        try c.encode(certificateExpiry, forKey: .certificateExpiry)
-        try c.encode(malformed, forKey: .malformed)
-        try c.encode(malformedTotal, forKey: .malformedTotal)
-        try c.encode(omitted, forKey: .omitted)
-    }
-}
-
-extension SessionReport.FileSummary {
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(path, forKey: .path)
-        try c.encode(lines, forKey: .lines)
-        try c.encode(records, forKey: .records)
-        try c.encode(malformed, forKey: .malformed)
-        try c.encode(compressed, forKey: .compressed)
-        try c.encode(error, forKey: .error)
-    }
-}
-
-extension SessionReport.Totals {
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(records, forKey: .records)
-        try c.encode(outbound, forKey: .outbound)
-        try c.encode(inbound, forKey: .inbound)
-        try c.encode(beforeSince, forKey: .beforeSince)
-        try c.encode(malformed, forKey: .malformed)
-        try c.encode(first, forKey: .first)
-        try c.encode(last, forKey: .last)
-    }
-}
-
-extension SessionReport.UpstreamEvidence {
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(outbound, forKey: .outbound)
-        try c.encode(verified, forKey: .verified)
-        try c.encode(shareVerified, forKey: .shareVerified)
-        try c.encode(reached, forKey: .reached)
-        try c.encode(shareOfReached, forKey: .shareOfReached)
-        try c.encode(byProtocol, forKey: .byProtocol)
-        try c.encode(exceptions, forKey: .exceptions)
-        try c.encode(exceptionsTotal, forKey: .exceptionsTotal)
-        try c.encode(notDialled, forKey: .notDialled)
-        try c.encode(refused, forKey: .refused)
-        try c.encode(refusedTotal, forKey: .refusedTotal)
-    }
-}
-
-extension SessionReport.UpstreamException {
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(at, forKey: .at)
-        try c.encode(session, forKey: .session)
-        try c.encode(time, forKey: .time)
-        try c.encode(upstream, forKey: .upstream)
-        try c.encode(`protocol`, forKey: .protocol)
-        try c.encode(verify, forKey: .verify)
-        try c.encode(error, forKey: .error)
-    }
-}
-
-extension SessionReport.RefusedUpstream {
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(upstream, forKey: .upstream)
-        try c.encode(address, forKey: .address)
-        try c.encode(phase, forKey: .phase)
-        try c.encode(close, forKey: .close)
-        try c.encode(error, forKey: .error)
-        try c.encode(count, forKey: .count)
-        try c.encode(firstSeen, forKey: .firstSeen)
-        try c.encode(lastSeen, forKey: .lastSeen)
-    }
-}
-
-extension SessionReport.CertificateSeen {
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(role, forKey: .role)
-        try c.encode(name, forKey: .name)
-        try c.encode(subject, forKey: .subject)
-        try c.encode(issuer, forKey: .issuer)
-        try c.encode(count, forKey: .count)
-        try c.encode(firstSeen, forKey: .firstSeen)
-        try c.encode(lastSeen, forKey: .lastSeen)
     }
 }

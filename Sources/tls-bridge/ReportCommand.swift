@@ -1,4 +1,5 @@
 import ArgumentParser
+import BridgeIO
 import BridgeReport
 #if canImport(Glibc)
 import Glibc
@@ -82,14 +83,6 @@ struct ReportCommand: ParsableCommand {
     }
 
     private func emit(_ text: String, to descriptor: Int32 = STDOUT_FILENO) {
-        var bytes = Array(text.utf8)[...]
-        while !bytes.isEmpty {
-            let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                return
-            }
-            bytes = bytes.dropFirst(written)
-        }
+        writeAll(Array(text.utf8), to: descriptor)
     }
 }
