@@ -12,7 +12,9 @@ import Glibc
 ///
 /// States (`State`, each owning its resources): accepted or proxy_request → (downstream_handshake
 /// →) dialling (resolve → connect → handshake, see `Dialer`) → open → (draining) → closed. The
-/// record names them by `SessionRecord.Phase`. The http-proxy parts live in `Session+HTTPProxy.swift`.
+/// record names them by `SessionRecord.Phase`. On an http-proxy listener, `ProxyRequestStage` reads
+/// and decides the request head (`Session+ProxyFront.swift` acts on its outcome) and absolute-form
+/// requests go through `HTTPForwarder` (`Session+HTTPForwarding.swift`).
 /// The upstream is dialled only once the merchant's TLS handshake (if any) succeeded and its name
 /// is routed, and the merchant's bytes are read only once the upstream is open: a refused or
 /// failed session costs the gateway nothing, and the merchant's bytes wait in the kernel meanwhile.
@@ -39,8 +41,8 @@ final class Session: BufferedStreamDelegate {
     enum State {
         /// Accepted, not yet routed (plain listeners route at once).
         case accepted
-        /// An http-proxy listener reading the request head.
-        case proxyRequest
+        /// An http-proxy listener reading the request head (the stage reads and decides it).
+        case proxyRequest(ProxyRequestStage)
         /// The merchant's TLS handshake.
         case downstreamHandshake
         /// Reaching the destination (`step`: resolve, connect or handshake).
@@ -115,7 +117,7 @@ final class Session: BufferedStreamDelegate {
     var bytesUp = 0
     var bytesDown = 0
 
-    // http-proxy state (see Session+HTTPProxy.swift).
+    // http-proxy listeners (see Session+ProxyFront.swift and Session+HTTPForwarding.swift).
     /// Frames absolute-form requests and their responses; nil for every other kind of session.
     var forwarder: HTTPForwarder?
     /// The CONNECT target ("host:port") or the absolute-form request host, for the record.
@@ -123,8 +125,9 @@ final class Session: BufferedStreamDelegate {
     var requestHost: String?
     /// The status the bridge answered with itself, for the record.
     var httpStatus: Int?
-    /// The upstream chosen from the CONNECT target (routing then ignores SNI).
-    var connectRoute: String?
+    /// The upstream the http-proxy front chose from the CONNECT target or request host (routing
+    /// then ignores SNI).
+    var frontRoute: String?
     /// What to do once the responses owed to the client are delivered.
     var afterResponses: AfterResponses?
     var downstreamEnded = false
@@ -158,13 +161,18 @@ final class Session: BufferedStreamDelegate {
         if listener.accept == .httpProxy {
             beginProxyRequest()
         } else if downstreamIsTLS {
-            enter(.downstreamHandshake)
-            timer.schedule(afterMilliseconds: limits.handshakeTimeout.milliseconds)
-            downstream.enableReading()
-            downstream.enableWriting()
+            beginDownstreamHandshake()
         } else {
             route(serverName: nil)
         }
+    }
+
+    /// The merchant's TLS handshake, on a tls listener or inside a CONNECT tunnel, within handshake_timeout.
+    func beginDownstreamHandshake() {
+        enter(.downstreamHandshake)
+        timer.schedule(afterMilliseconds: limits.handshakeTimeout.milliseconds)
+        downstream.enableReading()
+        downstream.enableWriting()
     }
 
     /// The merchant's TLS handshake succeeded: check its certificate if the listener wants one,
@@ -185,7 +193,7 @@ final class Session: BufferedStreamDelegate {
     }
 
     func route(serverName: String?) {
-        if let connectRoute, let context = runtime.upstreams[connectRoute] {
+        if let frontRoute, let context = runtime.upstreams[frontRoute] {
             destination = .upstream(context)
         } else if let backendName = listener.backend, let backend = runtime.backends[backendName] {
             destination = .backend(backend)

@@ -9,8 +9,12 @@ enum TestConfigs {
         var template = Array("/tmp/tls-bridge-engine-tests-XXXXXX".utf8CString)
         let directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
         _ = try! LocalCA.create(directory: directory + "/ca")
+        // proxy_auth's file: owner-only, as the config loader requires of secrets.
+        let users = open(directory + "/ca/proxy-users", O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        _ = "merchant:s3cret\n".withCString { write(users, $0, strlen($0)) }
+        close(users)
         atexit {
-            for file in ["ca/ca.pem", "ca/ca.key", "ca", ""] {
+            for file in ["ca/ca.pem", "ca/ca.key", "ca/proxy-users", "ca", ""] {
                 let path = TestConfigs.scratch + "/" + file
                 if unlink(path) != 0 { _ = rmdir(path) }
             }
@@ -21,7 +25,9 @@ enum TestConfigs {
     /// The directory `mintCA` lives in, removed when the test run exits.
     private static var scratch: String { String(mintCA.dropLast(3)) }
 
-    static var proxy: String { """
+    static var proxy: String { proxyConfig() }
+
+    private static func proxyConfig(listenerKeys: String = "") -> String { """
         [limits]
         idle_timeout = "2s"
         header_timeout = "2s"
@@ -40,7 +46,7 @@ enum TestConfigs {
         name = "proxy"
         listen = "127.0.0.1:18080"
         accept = "http-proxy"
-
+        \(listenerKeys)
         ca_cert = "\(mintCA)/ca.pem"
         ca_key = "\(mintCA)/ca.key"
 
@@ -49,6 +55,9 @@ enum TestConfigs {
         "other.test" = "gw2"
         """
     }
+
+    /// `proxy` with `proxy_auth`: the pair merchant:s3cret (Basic bWVyY2hhbnQ6czNjcmV0).
+    static var authenticatingProxy: String { proxyConfig(listenerKeys: "proxy_auth = \"\(mintCA)/proxy-users\"") }
 
     static let plain = """
         [limits]
