@@ -13,8 +13,11 @@ public struct ClientHelloSummary: Sendable {
     public var serverName: String?
     /// The first suites offered, in the client's order.
     public var ciphers: [OfferedCipher]
-    /// How many suites were offered in all.
+    /// How many suites were offered in all (SSL 2.0 cipher kinds included, signalling values not).
     public var totalCiphers: Int
+    /// The hello came in the SSLv2-compatible format (Java 6, IE 6, OpenSSL 0.9.8's default method):
+    /// 3-byte cipher specs and no extensions, so never an SNI.
+    public var isSSLv2Format: Bool
 
     init?(ssl: OpaquePointer) {
         var hello = tb_client_hello()
@@ -24,11 +27,14 @@ public struct ClientHelloSummary: Sendable {
         serverName = hello.has_sni == 1 ? withUnsafeBytes(of: hello.sni) { bytes in
             Self.escaped(bytes.prefix(max(0, min(Int(hello.sni_length), bytes.count - 1))))
         } : nil
-        let codes = withUnsafeBytes(of: hello.ciphers) { Array($0.bindMemory(to: UInt16.self)) }
+        let codes = withUnsafeBytes(of: hello.ciphers) { Array($0.bindMemory(to: UInt32.self)) }
         ciphers = codes.prefix(Int(hello.cipher_count)).map { code in
-            OfferedCipher(code: code, openSSLName: string(fromC: tb_cipher_name_for_code(ssl, code)))
+            // An SSL 2.0 cipher kind has no TLS code point, so OpenSSL has no name for it.
+            let name = UInt16(exactly: code).flatMap { string(fromC: tb_cipher_name_for_code(ssl, $0)) }
+            return OfferedCipher(code: code, openSSLName: name)
         }
         totalCiphers = Int(hello.total_ciphers)
+        isSSLv2Format = hello.is_v2 == 1
     }
 
     /// Client bytes as a log-safe string: printable ASCII as is, `\` doubled, anything else `\xHH`.
@@ -55,37 +61,4 @@ public struct ClientHelloSummary: Sendable {
         default: number < 0x0300 ? "SSLv2" : "0x\(String(number, radix: 16))"
         }
     }
-}
-
-/// One cipher suite a client offered.
-public struct OfferedCipher: Sendable, CustomStringConvertible {
-    /// IANA code point.
-    public var code: UInt16
-    /// OpenSSL's name, or nil when this OpenSSL build does not know the suite at all.
-    public var openSSLName: String?
-
-    /// Is this a 3DES or RC4 suite (which Debian's OpenSSL is built without)?
-    public var isThreeDESOrRC4: Bool {
-        if let known = Self.legacySuites[code] { return known.contains("3DES") || known.contains("RC4") }
-        return openSSLName.map { $0.contains("DES-CBC3") || $0.contains("RC4") } ?? false
-    }
-
-    /// "AES128-SHA", or "0x000A (TLS_RSA_WITH_3DES_EDE_CBC_SHA, not available in this OpenSSL)".
-    public var description: String {
-        if let openSSLName { return openSSLName }
-        let hex = String(code, radix: 16, uppercase: true)
-        let code = "0x" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
-        if let known = Self.legacySuites[self.code] { return "\(code) (\(known), not available in this OpenSSL)" }
-        return "\(code) (not available in this OpenSSL)"
-    }
-
-    /// Legacy suites that old clients still offer and that OpenSSL builds may lack, by IANA name.
-    static let legacySuites: [UInt16: String] = [
-        0x0003: "TLS_RSA_EXPORT_WITH_RC4_40_MD5", 0x0004: "TLS_RSA_WITH_RC4_128_MD5", 0x0005: "TLS_RSA_WITH_RC4_128_SHA",
-        0x0008: "TLS_RSA_EXPORT_WITH_DES40_CBC_SHA", 0x0009: "TLS_RSA_WITH_DES_CBC_SHA",
-        0x000A: "TLS_RSA_WITH_3DES_EDE_CBC_SHA", 0x0013: "TLS_DHE_DSS_WITH_3DES_EDE_CBC_SHA",
-        0x0016: "TLS_DHE_RSA_WITH_3DES_EDE_CBC_SHA", 0xC007: "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA",
-        0xC008: "TLS_ECDHE_ECDSA_WITH_3DES_EDE_CBC_SHA", 0xC011: "TLS_ECDHE_RSA_WITH_RC4_128_SHA",
-        0xC012: "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
-    ]
 }

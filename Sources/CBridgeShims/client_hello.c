@@ -41,6 +41,21 @@ int tb_parse_server_name(const unsigned char *data, size_t length, char *out, si
     return 1;
 }
 
+void tb_parse_cipher_list(const unsigned char *data, size_t length, int is_v2, tb_client_hello *hello) {
+    size_t width = is_v2 ? 3 : 2;
+    hello->cipher_count = 0;
+    hello->total_ciphers = 0;
+    for (size_t i = 0; data != NULL && i + width <= length; i += width) {
+        uint32_t code = 0;
+        for (size_t k = 0; k < width; k++) code = (code << 8) | data[i + k];
+        // Signalling values, not suites: renegotiation info, fallback SCSV, GREASE. In a v2 spec they
+        // can only appear as TLS suites (first byte 0), where the value is the 2-byte code.
+        if (code == 0x00ff || code == 0x5600 || (code <= 0xffff && (code & 0x0f0f) == 0x0a0a)) continue;
+        if (hello->cipher_count < TB_HELLO_MAX_CIPHERS) hello->ciphers[hello->cipher_count++] = code;
+        hello->total_ciphers++;
+    }
+}
+
 static int max_supported_version(const unsigned char *data, size_t length) {
     return tb_parse_supported_versions_max(data, length);
 }
@@ -74,15 +89,11 @@ static int observe_client_hello(SSL *ssl, int *alert, void *arg) {
     if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &data, &length)) {
         read_server_name(data, length, hello);
     }
+    // An SSLv2-compatible hello has no extensions (so no SNI) and lists 3-byte cipher specs.
+    hello->is_v2 = SSL_client_hello_isv2(ssl) ? 1 : 0;
     const unsigned char *suites = NULL;
     size_t suites_length = SSL_client_hello_get0_ciphers(ssl, &suites);
-    for (size_t i = 0; i + 1 < suites_length; i += 2) {
-        uint16_t code = (uint16_t)((suites[i] << 8) | suites[i + 1]);
-        // Signalling values, not suites: renegotiation info, fallback SCSV, GREASE.
-        if (code == 0x00ff || code == 0x5600 || (code & 0x0f0f) == 0x0a0a) continue;
-        if (hello->cipher_count < TB_HELLO_MAX_CIPHERS) hello->ciphers[hello->cipher_count++] = code;
-        hello->total_ciphers++;
-    }
+    tb_parse_cipher_list(suites, suites_length, hello->is_v2, hello);
     return SSL_CLIENT_HELLO_SUCCESS;
 }
 

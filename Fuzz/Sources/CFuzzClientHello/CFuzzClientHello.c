@@ -1,11 +1,14 @@
 // The fuzz harness for the ClientHello observer (Sources/CBridgeShims/client_hello.c).
 //
 // The observer runs inside OpenSSL's ClientHello callback, before OpenSSL has checked the contents of
-// any extension, so whatever a client sends reaches it. Each input is used three ways:
-//   1. as the body of a supported_versions and of a server_name extension, for the two parsers;
+// any extension, so whatever a client sends reaches it. Each input is used four ways:
+//   1. as the body of a supported_versions and of a server_name extension, and as a cipher list in
+//      both formats (2-byte code points, 3-byte SSLv2 specs), for the parsers;
 //   2. as the client's whole first flight (records and all) to a server SSL on a memory BIO;
 //   3. as a ClientHello body, wrapped in correct handshake and record headers, so that OpenSSL's
-//      framing checks pass far more often and the observer sees the fuzzer's extensions.
+//      framing checks pass far more often and the observer sees the fuzzer's extensions;
+//   4. as the body of an SSLv2-compatible ClientHello (after its message type), in a 2-byte SSLv2
+//      record header, so that the observer's v2 path (3-byte cipher specs) is reached as often.
 // OpenSSL itself is not instrumented; coverage comes from this file and client_hello.c.
 #include "CFuzzClientHello.h"
 #include "CBridgeClientHello.h"
@@ -51,6 +54,31 @@ static SSL_CTX *make_server_context(void) {
     return ctx;
 }
 
+// The cipher list parser against a plain re-count: every entry but a signalling value is counted,
+// the first TB_HELLO_MAX_CIPHERS are kept as read, and nothing else in the struct is touched.
+static void check_cipher_list(const uint8_t *data, size_t size, int is_v2) {
+    tb_client_hello hello;
+    memset(&hello, 0xa5, sizeof(hello));
+    tb_parse_cipher_list(data, size, is_v2, &hello);
+    size_t width = is_v2 ? 3 : 2;
+    int expected = 0;
+    for (size_t i = 0; i + width <= size; i += width) {
+        uint32_t code = is_v2 ? ((uint32_t)data[i] << 16 | (uint32_t)data[i + 1] << 8 | data[i + 2])
+                              : ((uint32_t)data[i] << 8 | data[i + 1]);
+        int signalling = code == 0x00ff || code == 0x5600 || (code <= 0xffff && (code & 0x0f0f) == 0x0a0a);
+        if (signalling) continue;
+        if (expected < TB_HELLO_MAX_CIPHERS) REQUIRE(hello.ciphers[expected] == code, "cipher list entry");
+        expected++;
+    }
+    REQUIRE(hello.total_ciphers == expected, "cipher list total");
+    REQUIRE(hello.cipher_count == (expected < TB_HELLO_MAX_CIPHERS ? expected : TB_HELLO_MAX_CIPHERS), "cipher list count");
+    // Put the three fields back to the fill pattern: then not one byte may differ from it.
+    hello.cipher_count = hello.total_ciphers = (int)0xa5a5a5a5;
+    memset(hello.ciphers, 0xa5, sizeof(hello.ciphers));
+    const unsigned char *bytes = (const unsigned char *)&hello;
+    for (size_t i = 0; i < sizeof(hello); i++) REQUIRE(bytes[i] == 0xa5, "cipher list parser wrote outside its fields");
+}
+
 static void check_parsers(const uint8_t *data, size_t size) {
     int best = tb_parse_supported_versions_max(data, size);
     REQUIRE(best >= 0 && best <= TLS1_3_VERSION, "supported_versions max out of range");
@@ -73,6 +101,8 @@ static void check_parsers(const uint8_t *data, size_t size) {
     free(out);
     char none = 'x';
     REQUIRE(tb_parse_server_name(data, size, &none, 0) == 0 && none == 'x', "server_name with outlen 0");
+
+    for (int is_v2 = 0; is_v2 <= 1; is_v2++) check_cipher_list(data, size, is_v2);
 }
 
 static void check_summary(const SSL *ssl) {
@@ -89,8 +119,13 @@ static void check_summary(const SSL *ssl) {
     REQUIRE(hello.max_version >= 0 && hello.max_version <= 0xffff, "max_version");
     REQUIRE(hello.cipher_count >= 0 && hello.cipher_count <= TB_HELLO_MAX_CIPHERS, "cipher_count");
     REQUIRE(hello.total_ciphers >= hello.cipher_count, "total_ciphers below cipher_count");
+    REQUIRE(hello.is_v2 == 0 || hello.is_v2 == 1, "is_v2");
+    REQUIRE(hello.is_v2 == 0 || hello.has_sni == 0, "an SSLv2-format hello has no extensions, so no SNI");
     for (int i = 0; i < hello.cipher_count; i++) {
-        const char *name = tb_cipher_name_for_code(ssl, hello.ciphers[i]);
+        // Only an SSLv2-format hello has 3-byte kinds; they are never asked for a TLS name.
+        REQUIRE(hello.ciphers[i] <= 0xffffff && (hello.is_v2 == 1 || hello.ciphers[i] <= 0xffff), "cipher code width");
+        if (hello.ciphers[i] > 0xffff) continue;
+        const char *name = tb_cipher_name_for_code(ssl, (uint16_t)hello.ciphers[i]);
         if (name != NULL) REQUIRE(strlen(name) < 128, "cipher name");
     }
 }
@@ -131,6 +166,19 @@ int tb_fuzz_client_hello(const uint8_t *data, size_t size) {
         flight[6] = (uint8_t)(size >> 16); flight[7] = (uint8_t)(size >> 8); flight[8] = (uint8_t)size;
         if (size > 0) memcpy(flight + 9, data, size);
         handshake(flight, size + 9);
+        free(flight);
+    }
+
+    // The same bytes as an SSLv2-compatible ClientHello: a 2-byte header (high bit set, 15-bit
+    // length), message type 1, then the input as version, the three lengths, specs, id, challenge.
+    if (size + 1 <= 0x7fff) {
+        uint8_t *flight = malloc(size + 3);
+        REQUIRE(flight != NULL, "malloc");
+        size_t message = size + 1;
+        flight[0] = (uint8_t)(0x80 | (message >> 8)); flight[1] = (uint8_t)message;
+        flight[2] = 0x01;
+        if (size > 0) memcpy(flight + 3, data, size);
+        handshake(flight, size + 3);
         free(flight);
     }
     return 0;
