@@ -17,7 +17,6 @@ the tripwire reads only `[[upstream]] address`. The gateway still does, and sees
 from __future__ import annotations
 
 import base64
-import datetime
 import os
 import pwd
 import shutil
@@ -43,7 +42,6 @@ NCSA_HELPER = "/usr/lib/squid/basic_ncsa_auth"
 PROXY_NAME = "proxy.corp.test"      # the proxy's name: the bridge's DNS stub knows it, and nothing else
 PROXY_USER = "merchant-dmz"
 PROXY_PASSWORD = "Pr0xy-pass-7f3c9a"   # distinctive, so a leak into any log is found by a plain search
-GATEWAY_PORT_NAME = SANDBOX
 SQUID_START_TIMEOUT = 20.0
 SQUID_STOP_TIMEOUT = 8.0
 PROXY_IO_TIMEOUT = 10.0
@@ -309,25 +307,31 @@ class Squid:
                 pass
         return "\n".join(out)
 
-    def access(self) -> list[AccessEntry]:
+    def access(self, since: int = 0) -> list[AccessEntry]:
+        """Access-log entries, from the `since`-th on (see `mark`)."""
         try:
             text = self.access_log_path.read_text(errors="replace")
         except FileNotFoundError:
             return []
-        return [e for e in (_parse_access(l) for l in text.splitlines()) if e is not None]
+        return [e for e in (_parse_access(l) for l in text.splitlines()) if e is not None][since:]
 
-    def wait_access(self, predicate, count: int = 1, timeout: float = 10.0) -> list[AccessEntry]:
-        """Squid logs a CONNECT when the tunnel ends: wait until `count` lines match `predicate`."""
+    def mark(self) -> int:
+        """How many entries the access log holds now: pass it as `since` to see only what came after."""
+        return len(self.access())
+
+    def wait_access(self, predicate, count: int = 1, timeout: float = 10.0, since: int = 0) -> list[AccessEntry]:
+        """Squid logs a CONNECT when the tunnel ends: wait until `count` entries after `since` match `predicate`."""
         deadline = time.monotonic() + timeout
         while True:
-            found = [e for e in self.access() if predicate(e)]
+            found = [e for e in self.access(since) if predicate(e)]
             if len(found) >= count or time.monotonic() >= deadline:
                 return found
             time.sleep(0.05)
 
-    def tunnels_to(self, authority: str, timeout: float = 10.0, count: int = 1) -> list[AccessEntry]:
+    def tunnels_to(self, authority: str, timeout: float = 10.0, count: int = 1, since: int = 0) -> list[AccessEntry]:
+        """Successful CONNECT tunnels to `authority` logged after `since`."""
         return self.wait_access(lambda e: e.method == "CONNECT" and e.url.lower() == authority.lower()
-                                and e.code == "TCP_TUNNEL" and e.status == 200, count, timeout)
+                                and e.code == "TCP_TUNNEL" and e.status == 200, count, timeout, since)
 
 
 # --- a misbehaving proxy -----------------------------------------------------------------------------------------
@@ -529,8 +533,7 @@ class HostileProxy:
                 self._hold(sock)
             elif mode == "overlong":
                 sock.sendall(b"HTTP/1.1 200 OK\r\n")
-                filler = b"X-Filler-%05d: " % 0 + b"a" * 100 + b"\r\n"
-                count = self.overlong // len(filler) + 1
+                count = self.overlong // 118 + 1   # each filler line is 118 bytes
                 try:
                     sock.sendall(b"".join(b"X-Filler-%05d: " % i + b"a" * 100 + b"\r\n" for i in range(count))
                                  + b"\r\n")
@@ -607,6 +610,3 @@ def parse_connect(head: bytes) -> tuple[str, list[tuple[str, str]]]:
             headers.append((name, value.strip()))
     return lines[0], headers
 
-
-def now_utc() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
