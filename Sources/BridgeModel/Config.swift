@@ -167,10 +167,16 @@ public struct UpstreamConfig: Sendable, Equatable, Codable {
     public var ciphers: String?
     /// TLS 1.3 suites (`SSL_CTX_set_ciphersuites` syntax); `nil` means OpenSSL's default.
     public var ciphersuites: String?
+    /// The merchant's outbound HTTP proxy (`via = "http://host:port"`): the gateway is reached
+    /// through a `CONNECT` tunnel from it; `nil` means the gateway is dialled directly.
+    public var via: HostPort?
+    /// File with the one `user:password` line sent to `via` as Basic credentials (owner-only).
+    public var viaCredentialsFile: String?
 
     public init(name: String, address: HostPort, serverName: String? = nil, caFile: String? = nil,
                 clientCert: String? = nil, clientKey: String? = nil, clientKeyPasswordFile: String? = nil,
-                minVersion: UpstreamTLSVersion = .tls12, ciphers: String? = nil, ciphersuites: String? = nil) {
+                minVersion: UpstreamTLSVersion = .tls12, ciphers: String? = nil, ciphersuites: String? = nil,
+                via: HostPort? = nil, viaCredentialsFile: String? = nil) {
         self.name = name
         self.address = address
         self.serverName = serverName
@@ -181,6 +187,8 @@ public struct UpstreamConfig: Sendable, Equatable, Codable {
         self.minVersion = minVersion
         self.ciphers = ciphers
         self.ciphersuites = ciphersuites
+        self.via = via
+        self.viaCredentialsFile = viaCredentialsFile
     }
 
     /// The name sent as SNI and verified in the certificate: `serverName`, else the host of `address`.
