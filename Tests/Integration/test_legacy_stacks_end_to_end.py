@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import ssl
 from dataclasses import dataclass
 
 import pytest
@@ -72,7 +73,6 @@ IDS = [s.client.replace(" ", "-") for s in STACKS]
 @pytest.fixture
 def gateway(upstream):
     """A TLS-1.2-only gateway that requires the merchant's client certificate (asyncio: speaks DUPLEX)."""
-    import ssl
     return upstream(client_auth="required", max_version=ssl.TLSVersion.TLSv1_2, name="gw")
 
 
