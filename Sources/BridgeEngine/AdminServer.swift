@@ -75,7 +75,7 @@ final class AdminServer: Sendable {
             guard query.split(separator: "&").contains("deep=1") else { return .init(status: 200, body: "ok\n") }
             var failures: [String] = []
             for context in runtime.upstreams.values.sorted(by: { $0.config.name < $1.config.name }) {
-                let result = UpstreamProbe.run(context, config: runtime.config)
+                let result = UpstreamProbe.run(context, via: runtime.outboundProxies[context.config.name], config: runtime.config)
                 if let error = result.error { failures.append("\(context.config.name): \(error)") }
             }
             return failures.isEmpty

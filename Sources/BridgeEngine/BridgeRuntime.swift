@@ -15,6 +15,8 @@ public final class BridgeRuntime: Sendable {
     public let backends: [String: BackendRuntime]
     /// `proxy_auth` credentials of http-proxy listeners, by listener name.
     let proxyCredentials: [String: ProxyCredentials]
+    /// The outbound proxy (`via`) of each upstream that has one, by upstream name.
+    public let outboundProxies: [String: OutboundProxy]
     let sessionLog: SessionLog
     let logger: Logger
     /// A random tag that makes session ids unique across restarts writing to the same log.
@@ -37,6 +39,7 @@ public final class BridgeRuntime: Sendable {
         self.downstreams = contexts.downstreams
         self.backends = contexts.backends
         self.proxyCredentials = contexts.proxyCredentials
+        self.outboundProxies = contexts.outboundProxies
         self.logger = logger
         self.processTag = previous?.processTag ?? String(UInt32.random(in: 0...UInt32.max), radix: 16)
         self.openSessions = previous?.openSessions ?? SessionCounter()
@@ -70,8 +73,13 @@ public final class BridgeRuntime: Sendable {
             }
         }
         var upstreams: [String: UpstreamTLSContext] = [:]
+        var outboundProxies: [String: OutboundProxy] = [:]
         for upstream in config.upstreams {
             do {
+                if let via = upstream.via {
+                    outboundProxies[upstream.name] = try OutboundProxy(address: via, credentialsFile: upstream.viaCredentialsFile,
+                                                                       key: "upstream[\(upstream.name)].via_credentials")
+                }
                 let context = try UpstreamTLSContext(upstream)
                 if let secondsLeft = context.clientCertificateSecondsLeft, secondsLeft <= 0 {
                     errors.append(ConfigError(key: "upstream[\(upstream.name)].client_cert",
@@ -90,7 +98,7 @@ public final class BridgeRuntime: Sendable {
         }
         guard errors.isEmpty else { throw ConfigErrors(errors) }
         return TLSContexts(upstreams: upstreams, downstreams: downstreams, backends: backends,
-                           proxyCredentials: proxyCredentials)
+                           proxyCredentials: proxyCredentials, outboundProxies: outboundProxies)
     }
 
     /// Is `address` one this bridge listens on (exactly, or through a wildcard listen address)?
@@ -115,6 +123,7 @@ public struct TLSContexts: Sendable {
     public var downstreams: [String: DownstreamTLSContext]
     public var backends: [String: BackendRuntime]
     var proxyCredentials: [String: ProxyCredentials]
+    public var outboundProxies: [String: OutboundProxy]
 }
 
 /// A backend and, for a legacy TLS backend, its client context.

@@ -13,6 +13,18 @@ enum Destination {
         }
     }
 
+    /// The `[[upstream]]` name, or nil for a backend.
+    var upstreamName: String? {
+        if case .upstream(let context) = self { return context.config.name }
+        return nil
+    }
+
+    /// The outbound proxy it is reached through, as configured (`via`), for the record.
+    var via: HostPort? {
+        if case .upstream(let context) = self { return context.config.via }
+        return nil
+    }
+
     var address: HostPort {
         switch self {
         case .upstream(let context): context.config.address

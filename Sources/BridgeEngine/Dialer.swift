@@ -13,16 +13,21 @@ import Glibc
 /// socket, then runs the TLS handshake with the destination's policy within `handshake_timeout`
 /// and checks a backend's pin. Until it hands the ready stream over, it owns every resource of the
 /// dial; `cancel()` releases them all, and nothing is reported after it.
+///
+/// With an outbound proxy (`via`), the name resolved and the addresses connected to are the
+/// proxy's; on the connection it asks for a `CONNECT` tunnel to the destination (answered 2xx
+/// within `connect_timeout`), and the TLS handshake runs inside the tunnel, unchanged.
 final class Dialer: BufferedStreamDelegate {
     /// Where a dial is; a session's record names the step a failure happened in.
     enum Step: String {
-        case resolve, connect, handshake
+        case resolve, connect, tunnel, handshake
 
         /// The record's phase for this step.
         var recordPhase: SessionRecord.Phase {
             switch self {
             case .resolve: .resolve
             case .connect: .connect
+            case .tunnel: .tunnel
             case .handshake: .handshake
             }
         }
@@ -39,6 +44,9 @@ final class Dialer: BufferedStreamDelegate {
         case pinMismatch
         /// OpenSSL could not even set the connection up.
         case setup
+        /// The outbound proxy did not open the tunnel (refused, wanted credentials, answered
+        /// garbage, closed).
+        case tunnel
     }
 
     /// Why a dial failed, worded for the record.
@@ -72,6 +80,8 @@ final class Dialer: BufferedStreamDelegate {
     }
 
     private let destination: Destination
+    /// The merchant's outbound proxy the destination is reached through, if any.
+    private let via: OutboundProxy?
     private let loop: EventLoop
     private let connectTimeout: Duration
     private let handshakeTimeout: Duration
@@ -83,14 +93,17 @@ final class Dialer: BufferedStreamDelegate {
     private var resolution: Resolution?
     private var connection: Connection?
     private var stream: BufferedStream?
+    /// The plain connection to the outbound proxy while it is asked for the tunnel.
+    private var proxyStream: BufferedStream?
     private var address: SocketAddress?
     private var handshakeStarted: Int64 = 0
 
     /// Prepares a dial; `start()` begins it. `report` runs on the loop's thread, possibly within
     /// `start()` (a numeric address resolves at once), and never after `cancel()`.
-    init(to destination: Destination, loop: EventLoop, limits: LimitsConfig, isOwnAddress: @escaping (SocketAddress) -> Bool,
-         preamble: [UInt8]? = nil, report: @escaping (Event) -> Void) {
+    init(to destination: Destination, via: OutboundProxy? = nil, loop: EventLoop, limits: LimitsConfig,
+         isOwnAddress: @escaping (SocketAddress) -> Bool, preamble: [UInt8]? = nil, report: @escaping (Event) -> Void) {
         self.destination = destination
+        self.via = via
         self.loop = loop
         self.connectTimeout = limits.connectTimeout
         self.handshakeTimeout = limits.handshakeTimeout
@@ -107,7 +120,7 @@ final class Dialer: BufferedStreamDelegate {
         let timer = Timer(loop: loop) { [weak self] in self?.timedOut() }
         self.timer = timer
         timer.schedule(afterMilliseconds: connectTimeout.milliseconds)
-        let target = destination.address
+        let target = via?.address ?? destination.address
         resolution = Resolution(loop: loop, host: target.host, port: target.port) { [weak self] result in
             self?.resolved(result)
         }
@@ -127,6 +140,13 @@ final class Dialer: BufferedStreamDelegate {
         connection = nil
         stream?.free(sendCloseNotify: false)
         stream = nil
+        proxyStream?.free(sendCloseNotify: false)
+        proxyStream = nil
+    }
+
+    /// What the record and the operator call the host being dialled.
+    private var dialledHost: String {
+        via.map { "the outbound proxy \($0.address.host)" } ?? destination.address.host
     }
 
     // MARK: - Steps
@@ -135,7 +155,7 @@ final class Dialer: BufferedStreamDelegate {
         resolution = nil
         switch result {
         case .failed(let reason):
-            fail(.resolve, .resolve, .upstreamError, "could not resolve \(destination.address.host): \(reason)")
+            fail(.resolve, .resolve, .upstreamError, "could not resolve \(dialledHost): \(reason)")
         case .addresses(let found):
             var addresses = found
             if case .backend(let backend) = destination, backend.config.tls == .legacy, !backend.config.unsafePublicBackend {
@@ -153,7 +173,11 @@ final class Dialer: BufferedStreamDelegate {
             let own = addresses.filter(isOwnAddress)
             if !own.isEmpty {
                 addresses.removeAll(where: isOwnAddress)
-                if addresses.isEmpty {
+                if addresses.isEmpty, let via {
+                    fail(.resolve, .resolve, .upstreamError, "the outbound proxy \(via.address) is this bridge's own listener"
+                        + " (\(own[0])); via must name the merchant's proxy, never this bridge")
+                    return
+                } else if addresses.isEmpty {
                     fail(.resolve, .resolve, .upstreamError, "\(destination.address.host) resolves to this bridge's own"
                         + " listener (\(own[0])): a hosts-file entry for the gateway's name? Set [dns] nameservers so the"
                         + " bridge resolves the real gateway, or give the upstream address as an IP")
@@ -172,9 +196,13 @@ final class Dialer: BufferedStreamDelegate {
         switch result {
         case .failed(let address, let reason):
             self.address = address
-            fail(.connect, .connect, .upstreamError, reason)
+            fail(.connect, .connect, .upstreamError, via.map { "could not connect to the outbound proxy \($0.address): \(reason)" } ?? reason)
         case .connected(let fd, let address):
             self.address = address
+            if let via, case .upstream = destination {
+                askForTunnel(fd, via: via)
+                return
+            }
             if let preamble {
                 // First on the wire, before any TLS: the fresh socket's send buffer is empty, so a
                 // PROXY protocol header's few bytes always fit.
@@ -209,6 +237,69 @@ final class Dialer: BufferedStreamDelegate {
         }
     }
 
+    // MARK: - Through an outbound proxy
+
+    /// Sends `CONNECT destination` on the fresh connection to the proxy; the answer is read in
+    /// `streamHasInput`.
+    private func askForTunnel(_ fd: Int32, via: OutboundProxy) {
+        let plain = BufferedStream(socket: fd, loop: loop)
+        plain.delegate = self
+        plain.setInputLimit(OutboundProxy.maximumAnswerHeadBytes)
+        proxyStream = plain
+        moveTo(.tunnel)
+        timer?.schedule(afterMilliseconds: connectTimeout.milliseconds)
+        plain.write(via.connectRequest(to: destination.address))
+        plain.enableReading()
+        plain.enableWriting()
+    }
+
+    private func readTunnelAnswer(_ plain: BufferedStream) {
+        guard let via, case .upstream(let context) = destination else { return }
+        let proxy = "the outbound proxy \(via.address)"
+        switch plain.withInputPrefix(maxBytes: OutboundProxy.maximumAnswerHeadBytes, { via.answer($0, target: destination.address) }) {
+        case .incomplete:
+            return
+        case .interim(let headLength):
+            plain.discardInput(headLength)
+            if plain.inputLength > 0 { readTunnelAnswer(plain) }
+        case .refused(let reason):
+            fail(.tunnel, .tunnel, .upstreamError, "\(proxy) \(reason)", connected: true)
+        case .tunnel(let headLength):
+            plain.discardInput(headLength)
+            // The client speaks first in TLS: bytes from the far end now can only be the proxy's.
+            guard plain.inputLength == 0 else {
+                fail(.tunnel, .tunnel, .upstreamError, "\(proxy) sent \(plain.inputLength) bytes after opening the tunnel to"
+                    + " \(destination.address), before the TLS handshake began", connected: true)
+                return
+            }
+            proxyStream = nil
+            plain.delegate = nil
+            guard let tls = plain.startTLSClient(context: context) else {
+                proxyStream = plain
+                fail(.setup, .tunnel, .upstreamError, "OpenSSL could not set up a TLS connection for \(destination.name)", connected: true)
+                return
+            }
+            tls.delegate = self
+            stream = tls
+            tls.enableReading()
+            tls.enableWriting()
+            moveTo(.handshake)
+            handshakeStarted = EventLoop.monotonicMilliseconds()
+            timer?.schedule(afterMilliseconds: handshakeTimeout.milliseconds)
+        }
+    }
+
+    /// The proxy's connection ended or broke before the tunnel was open.
+    private func tunnelFailed(_ event: StreamEvent) {
+        guard let via else { return }
+        let why: String
+        switch event {
+        case .failed(let failure): why = "the connection failed before it answered CONNECT \(destination.address): \(failure.text)"
+        default: why = "closed the connection before answering CONNECT \(destination.address)"
+        }
+        fail(.tunnel, .tunnel, .upstreamError, "the outbound proxy \(via.address) \(why)", connected: true)
+    }
+
     private func handshakeCompleted() {
         guard let stream else { return }
         var details = stream.tlsDetails()
@@ -239,8 +330,12 @@ final class Dialer: BufferedStreamDelegate {
     private func timedOut() {
         switch step {
         case .resolve, .connect:
-            let target = address.map(String.init(describing:)) ?? destination.address.description
-            fail(.timeout, step, .connectTimeout, "no connection to \(target) within connect_timeout (\(connectTimeout.text)), phase \(step.rawValue)")
+            let target = address.map(String.init(describing:)) ?? (via?.address ?? destination.address).description
+            let what = via == nil ? "" : "the outbound proxy "
+            fail(.timeout, step, .connectTimeout, "no connection to \(what)\(target) within connect_timeout (\(connectTimeout.text)), phase \(step.rawValue)")
+        case .tunnel:
+            fail(.timeout, .tunnel, .connectTimeout, "the outbound proxy \(via.map { "\($0.address)" } ?? "?") did not answer CONNECT"
+                + " \(destination.address) within connect_timeout (\(connectTimeout.text))", connected: true)
         case .handshake:
             fail(.timeout, .handshake, .handshakeTimeout, "the upstream did not complete the TLS handshake within handshake_timeout"
                 + " (\(handshakeTimeout.text))", tls: stream?.tlsDetails(), connected: true)
@@ -275,11 +370,17 @@ final class Dialer: BufferedStreamDelegate {
 
     // MARK: - The stream during the handshake
 
-    func streamHasInput(_ stream: BufferedStream) {}
+    func streamHasInput(_ stream: BufferedStream) {
+        if stream === proxyStream { readTunnelAnswer(stream) }
+    }
 
     func streamDrained(_ stream: BufferedStream) {}
 
     func stream(_ stream: BufferedStream, reported event: StreamEvent) {
+        if stream === proxyStream {
+            if event != .connected { tunnelFailed(event) }
+            return
+        }
         switch event {
         case .connected:
             handshakeCompleted()
@@ -308,7 +409,7 @@ extension Dialer.Failure {
             // A reset is the peer going away as well; TLS streams report it as one, not as an EOF.
             if failure == nil || failure?.has(.connectionReset) == true { return "closed" }
             return "other"
-        case .resolve, .connect, .pinMismatch, .setup:
+        case .resolve, .connect, .pinMismatch, .setup, .tunnel:
             return "other"
         }
     }
@@ -316,8 +417,12 @@ extension Dialer.Failure {
     /// What a merchant's HTTP client is told, in words, before OpenSSL's text.
     func summary(destination: String) -> String {
         switch cause {
+        case .timeout where step == .tunnel:
+            return "the outbound proxy did not open a tunnel to \(destination) in time"
         case .timeout:
             return "\(destination) did not answer in time"
+        case .tunnel:
+            return "the outbound proxy did not open a tunnel to \(destination)"
         case .handshake(let failure) where failure?.has(.protocolVersion) == true:
             return "\(destination) does not speak TLS 1.2 or newer (it offered only an older TLS version)"
         case .handshake(let failure) where failure?.has(.certificateVerifyFailed) == true:

@@ -265,7 +265,7 @@ final class Session: BufferedStreamDelegate {
             offered = downstream.clientHello()
             finish(.handshakeTimeout, error: "the merchant did not complete the TLS handshake within handshake_timeout"
                 + " (\(limits.handshakeTimeout.text))")
-        case .accept, .resolve, .connect, .handshake:
+        case .accept, .resolve, .connect, .tunnel, .handshake:
             break  // the dial keeps its own time (see `Dialer`); a session is never in accept
         case .open, .drain:
             let pendingClose: (close: SessionRecord.Close, error: String?)?
@@ -510,32 +510,37 @@ final class Session: BufferedStreamDelegate {
     }
 
     private func record(close: SessionRecord.Close, error: String?, phase: Phase) -> SessionRecord {
-        let isBackendPlain: Bool
-        if case .backend(let backend) = destination, backend.tls == nil { isBackendPlain = true } else { isBackendPlain = false }
-        return SessionRecord(
-            time: startTime, session: id, direction: listener.backend == nil ? "outbound" : "inbound", listener: listener.name,
-            downstream: .init(address: downstreamAddress,
-                              protocol: downstreamIsTLS ? downstreamTLS?.protocolVersion : "plain",
-                              cipher: downstreamTLS?.cipher,
-                              sni: downstreamTLS?.serverName ?? offered?.serverName,
-                              clientCert: downstreamTLS?.peerSubject,
-                              offered: offered.map { .init(maxVersion: $0.maxVersion, sni: $0.serverName,
-                                                           ciphers: $0.ciphers.map(\.description)) },
-                              connect: connectTarget, requestHost: requestHost, httpStatus: httpStatus),
-            upstream: .init(name: destination?.name ?? listener.backend, address: dialled?.description,
-                            serverName: destination?.serverName,
-                            protocol: isBackendPlain && dialled != nil && destinationConnected ? "plain" : upstreamTLS?.protocolVersion,
-                            cipher: upstreamTLS?.cipher,
-                            resumed: upstreamTLS?.resumed ?? false, peer: upstreamTLS?.peerSubject,
-                            peerIssuer: upstreamTLS?.peerIssuer, verify: upstreamTLS?.verification,
-                            // A resumed session sends no certificate: it inherits the identity
-                            // of the handshake that created it, with the configured certificate.
-                            clientCert: upstreamTLS?.sentCertificate == true || upstreamTLS?.resumed == true
-                                ? destination?.clientCertificateSubject : nil,
-                            closeNotify: upstreamSentCloseNotify, handshakeMs: handshakeMilliseconds),
-            bytes: .init(up: max(bytesUp, 0), down: max(bytesDown, 0)),
-            durationMs: Int(host.clock.now - startMilliseconds),
-            phase: phase, close: close, error: error, hint: hint)
+        SessionRecord(time: startTime, session: id, direction: listener.backend == nil ? "outbound" : "inbound",
+                      listener: listener.name, downstream: downstreamRecord(), upstream: upstreamRecord(),
+                      bytes: .init(up: max(bytesUp, 0), down: max(bytesDown, 0)),
+                      durationMs: Int(host.clock.now - startMilliseconds),
+                      phase: phase, close: close, error: error, hint: hint)
+    }
+
+    private func downstreamRecord() -> SessionRecord.Downstream {
+        let offered = offered.map { SessionRecord.Offered(maxVersion: $0.maxVersion, sni: $0.serverName,
+                                                          ciphers: $0.ciphers.map(\.description)) }
+        return .init(address: downstreamAddress, protocol: downstreamIsTLS ? downstreamTLS?.protocolVersion : "plain",
+                     cipher: downstreamTLS?.cipher, sni: downstreamTLS?.serverName ?? self.offered?.serverName,
+                     clientCert: downstreamTLS?.peerSubject, offered: offered,
+                     connect: connectTarget, requestHost: requestHost, httpStatus: httpStatus)
+    }
+
+    private func upstreamRecord() -> SessionRecord.Upstream {
+        var isBackendPlain = false
+        if case .backend(let backend) = destination, backend.tls == nil { isBackendPlain = true }
+        let tls = upstreamTLS
+        // A resumed session sends no certificate: it inherits the identity of the handshake that
+        // created it, with the configured certificate.
+        let presented = tls?.sentCertificate == true || tls?.resumed == true
+        var upstream = SessionRecord.Upstream(
+            name: destination?.name ?? listener.backend, address: dialled?.description, serverName: destination?.serverName,
+            protocol: isBackendPlain && dialled != nil && destinationConnected ? "plain" : tls?.protocolVersion,
+            cipher: tls?.cipher, resumed: tls?.resumed ?? false, peer: tls?.peerSubject, peerIssuer: tls?.peerIssuer,
+            verify: tls?.verification, clientCert: presented ? destination?.clientCertificateSubject : nil,
+            closeNotify: upstreamSentCloseNotify, handshakeMs: handshakeMilliseconds)
+        upstream.via = destination?.via?.description
+        return upstream
     }
 }
 

@@ -25,7 +25,8 @@ public enum UpstreamProbe {
     /// client certificate after the client's side of the handshake is done.
     static let alertWatchMilliseconds: Int64 = 300
 
-    public static func run(_ context: UpstreamTLSContext, config: Config) -> Result {
+    /// `via`: the upstream's outbound proxy, if it has one (`TLSContexts.outboundProxies`).
+    public static func run(_ context: UpstreamTLSContext, via: OutboundProxy?, config: Config) -> Result {
         let started = EventLoop.monotonicMilliseconds()
         var result = Result(upstream: context.config.name, address: nil, details: nil, error: nil, milliseconds: 0)
         let loop: EventLoop
@@ -36,7 +37,8 @@ public enum UpstreamProbe {
             return result
         }
         var watch: AlertWatch?
-        let dialer = Dialer(to: .upstream(context), loop: loop, limits: config.limits, isOwnAddress: config.isOwnListener) { event in
+        let dialer = Dialer(to: .upstream(context), via: via, loop: loop, limits: config.limits,
+                            isOwnAddress: config.isOwnListener) { event in
             switch event {
             case .stepped:
                 break

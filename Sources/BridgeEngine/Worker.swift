@@ -147,8 +147,8 @@ final class Worker: SessionHost {
 
     func dial(_ destination: Destination, runtime: BridgeRuntime, preamble: [UInt8]?,
               report: @escaping (Dialer.Event) -> Void) -> any Dialing {
-        Dialer(to: destination, loop: loop, limits: runtime.config.limits, isOwnAddress: { runtime.isOwnListener($0) },
-               preamble: preamble, report: report)
+        Dialer(to: destination, via: destination.upstreamName.flatMap { runtime.outboundProxies[$0] }, loop: loop,
+               limits: runtime.config.limits, isOwnAddress: { runtime.isOwnListener($0) }, preamble: preamble, report: report)
     }
 
     /// Closes a client connection after a short linger instead of at once (see `LingeringClose`).

@@ -155,14 +155,28 @@ public final class BufferedStream {
     /// `host` or OpenSSL fails.
     public func startTLSServer(context: DownstreamTLSContext, host: String) -> BufferedStream? {
         guard !freed, ssl == nil, let ssl = context.makeConnection(forHost: host) else { return nil }
+        return startTLS(ssl, state: BUFFEREVENT_SSL_ACCEPTING)
+    }
+
+    /// Starts the TLS client handshake toward an upstream inside this plain stream (a tunnel an
+    /// outbound proxy opened), with the upstream's whole policy: SNI, verification, client
+    /// certificate. Ownership as for `startTLSServer`; nil (and this stream unchanged) when OpenSSL
+    /// cannot make the connection.
+    public func startTLSClient(context: UpstreamTLSContext) -> BufferedStream? {
+        guard !freed, ssl == nil, let ssl = context.makeConnection() else { return nil }
+        return startTLS(ssl, state: BUFFEREVENT_SSL_CONNECTING)
+    }
+
+    /// Puts a TLS filter over this stream's bufferevent. Bytes already read stay in its input and
+    /// are the first the handshake sees.
+    private func startTLS(_ ssl: OpaquePointer, state: bufferevent_ssl_state) -> BufferedStream? {
         let base = bufferevent_get_base(bev)
         // Our callbacks go first: the filter installs its own on this bufferevent, and reads it
         // through the bufferevent (bytes already read stay in its input for the handshake).
         bufferevent_setcb(bev, nil, nil, nil, nil)
         let wasReading = readEvent.map { event_pending($0, Int16(EV_READ), nil) != 0 } ?? false
         if let readEvent { event_del(readEvent) }
-        guard let filter = bufferevent_openssl_filter_new(base, bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                          Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)) else {
+        guard let filter = bufferevent_openssl_filter_new(base, bev, ssl, state, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)) else {
             SSL_free(ssl)
             installCallbacks()
             if wasReading, let readEvent { event_add(readEvent, nil) }

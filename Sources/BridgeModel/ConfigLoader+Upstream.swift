@@ -5,7 +5,8 @@
 extension ConfigLoader {
     static let upstreamKeys = [
         "name", "address", "server_name", "ca_file", "client_cert", "client_key", "client_key_password_file",
-        "min_version", "ciphers", "ciphersuites",
+        "min_version", "ciphers", "ciphersuites", "via", "via_credentials",
+        "preconnect", "preconnect_max_age",
     ]
 
     /// The valid upstreams, and every usable name (including entries with other errors, so that
@@ -66,11 +67,63 @@ extension ConfigLoader {
         for token in suites.map(CipherPolicy.weakTokens(inCipherSuites:)) ?? [] {
             entry.diagnostics.add(entry.key("ciphersuites"), "\"\(token)\" is not allowed: it provides no encryption; remove it")
         }
+        let via = entry.nonEmptyString("via", ifEmpty: "omit it to dial the gateway directly").flatMap { proxyURL($0, entry: entry) }
+        let viaCredentials = entry.readableFile("via_credentials", base: base, secret: true)
+        if entry.contains("via_credentials") && !entry.contains("via") {
+            entry.diagnostics.add(entry.key("via_credentials"), "is set without via; set via to the proxy these credentials are for")
+        }
+        let preconnect = entry.integer("preconnect", atLeast: 0).flatMap { count -> Int? in
+            guard count <= maximumPreconnect else {
+                entry.diagnostics.add(entry.key("preconnect"), "\(count) is more than \(maximumPreconnect) spare connections per"
+                    + " worker; one serves sporadic payment calls, a few serve bursts")
+                return nil
+            }
+            return count
+        }
+        let maxAge = entry.duration("preconnect_max_age").flatMap { age -> Duration? in
+            guard age >= .seconds(1), age <= .seconds(300) else {
+                entry.diagnostics.add(entry.key("preconnect_max_age"), "must be between 1s and 300s; keep it below the time the"
+                    + " gateway lets an idle connection live before its first request (default 15s)")
+                return nil
+            }
+            return age
+        }
 
         guard let name, let address else { return nil }
         return UpstreamConfig(name: name, address: address, serverName: serverName, caFile: caFile,
                               clientCert: clientCert, clientKey: clientKey, clientKeyPasswordFile: passwordFile,
-                              minVersion: minVersion ?? .tls12, ciphers: ciphers, ciphersuites: suites)
+                              minVersion: minVersion ?? .tls12, ciphers: ciphers, ciphersuites: suites,
+                              via: via, viaCredentialsFile: viaCredentials,
+                              preconnect: preconnect ?? UpstreamConfig.defaultPreconnect,
+                              preconnectMaxAge: maxAge ?? UpstreamConfig.defaultPreconnectMaxAge)
+    }
+
+    /// The most spare connections per worker and upstream.
+    static let maximumPreconnect = 16
+
+    /// `via`: `"http://host:port"`, the proxy's own address (the tunnel inside it is TLS to the gateway).
+    private static func proxyURL(_ text: String, entry: TableReader) -> HostPort? {
+        let example = "write it as \"http://proxy.example:3128\""
+        guard text.lowercased().hasPrefix("http://") else {
+            let scheme = text.firstRange(of: "://").map { String(text[..<$0.lowerBound]) }
+            entry.diagnostics.add(entry.key("via"), scheme.map { "\"\($0)://\" proxies are not supported: the bridge speaks"
+                + " plain HTTP to the proxy and TLS to the gateway inside its tunnel; \(example)" } ?? "\"\(text)\" is not"
+                + " a proxy URL; \(example)")
+            return nil
+        }
+        var authority = Substring(text.dropFirst("http://".count))
+        if authority.hasSuffix("/") { authority = authority.dropLast() }
+        if authority.contains("@") {
+            entry.diagnostics.add(entry.key("via"), "has credentials in the URL; put the one user:password line in a file"
+                + " readable only by tls-bridge and name it in via_credentials")
+            return nil
+        }
+        guard !authority.contains("/"), !authority.contains("?"), let hostPort = parseHostPort(String(authority)) else {
+            entry.diagnostics.add(entry.key("via"), "\"\(text)\" is not http://host:port (with the proxy's port, and no path);"
+                + " \(example)")
+            return nil
+        }
+        return hostPort
     }
 
     /// `"TLS1.2"` or `"TLS1.3"`; anything older is refused with the floor spelled out.

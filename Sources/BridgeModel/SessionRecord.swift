@@ -93,8 +93,11 @@ public struct SessionRecord: Codable, Sendable, Equatable {
     public struct Upstream: Codable, Sendable, Equatable {
         /// The `[[upstream]]` name; `nil` when no route matched.
         @NullIfAbsent public var name: String?
-        /// The `IP:port` dialled (the last one tried), or `nil` if the name never resolved.
+        /// The `IP:port` dialled (the last one tried), or `nil` if the name never resolved. With
+        /// `via`, the proxy's: the gateway's address is the proxy's to resolve.
         @NullIfAbsent public var address: String?
+        /// The outbound proxy the gateway was reached through (`via`, as configured), or `nil`.
+        @NullIfAbsent public var via: String?
         /// The name sent as SNI and verified (`nil` when none was sent, for an IP literal).
         @NullIfAbsent public var serverName: String?
         /// Negotiated protocol, e.g. `"TLSv1.2"`; `nil` if the handshake never completed.
@@ -119,9 +122,11 @@ public struct SessionRecord: Codable, Sendable, Equatable {
 
         public init(name: String?, address: String? = nil, serverName: String? = nil, protocol: String? = nil,
                     cipher: String? = nil, resumed: Bool = false, peer: String? = nil, peerIssuer: String? = nil,
-                    verify: String? = nil, clientCert: String? = nil, closeNotify: Bool? = nil, handshakeMs: Int? = nil) {
+                    verify: String? = nil, clientCert: String? = nil, closeNotify: Bool? = nil, handshakeMs: Int? = nil,
+                    via: String? = nil) {
             self.name = name
             self.address = address
+            self.via = via
             self.serverName = serverName
             self.protocol = `protocol`
             self.cipher = cipher
@@ -135,7 +140,7 @@ public struct SessionRecord: Codable, Sendable, Equatable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case name, address, serverName = "server_name", `protocol`, cipher, resumed, peer
+            case name, address, via, serverName = "server_name", `protocol`, cipher, resumed, peer
             case peerIssuer = "peer_issuer", verify, clientCert = "client_cert", closeNotify = "close_notify"
             case handshakeMs = "handshake_ms"
         }
@@ -217,15 +222,16 @@ extension SessionRecord {
         case proxyRequest = "proxy_request"
         /// The merchant's TLS handshake (tls listeners, CONNECT tunnels).
         case downstreamHandshake = "downstream_handshake"
-        /// Reaching the destination: name resolution, TCP connect, its TLS handshake.
-        case resolve, connect, handshake
+        /// Reaching the destination: name resolution, TCP connect (to the outbound proxy with `via`),
+        /// the proxy's CONNECT tunnel (with `via`), the destination's TLS handshake.
+        case resolve, connect, tunnel, handshake
         /// Relaying.
         case open
         /// The destination ended; what is queued for the merchant is being delivered.
         case drain
 
         /// Was the destination being dialled (so a failure there is the destination's)?
-        public var isDial: Bool { self == .resolve || self == .connect || self == .handshake }
+        public var isDial: Bool { self == .resolve || self == .connect || self == .tunnel || self == .handshake }
     }
 
     /// Who ended a session and how, as the record's `close` names it.

@@ -93,6 +93,12 @@ struct CheckCommand: ParsableCommand {
 
     private func describe(_ upstream: UpstreamConfig, context: UpstreamTLSContext) {
         print("upstream \(upstream.name): \(upstream.address)")
+        if let via = upstream.via {
+            // The gateway allow-lists source addresses: through a proxy it sees the proxy's.
+            print("  via: the outbound proxy http://\(via) (CONNECT tunnel, "
+                + (upstream.viaCredentialsFile.map { "Basic credentials from \($0)" } ?? "no credentials") + ");"
+                + " the gateway sees the proxy's address")
+        }
         print("  verifies: \(upstream.verifiedName) against \(upstream.caFile ?? "the system CA store")"
             + (context.nameIsIPLiteral ? " (IP literal: no SNI)" : ", sends SNI"))
         print("  TLS: \(upstream.minVersion.rawValue) or newer; \(context.offeredCiphers.count) ciphers offered, first \(context.offeredCiphers.prefix(3).joined(separator: ", "))")

@@ -26,8 +26,9 @@ struct ProbeCommand: ParsableCommand {
         var failed = 0
         for upstream in config.upstreams where upstreams.isEmpty || upstreams.contains(upstream.name) {
             guard let context = contexts.upstreams[upstream.name] else { continue }
-            let result = UpstreamProbe.run(context, config: config)
-            print("upstream \(upstream.name) (\(upstream.address), verifying \(upstream.verifiedName)):")
+            let result = UpstreamProbe.run(context, via: contexts.outboundProxies[upstream.name], config: config)
+            let via = upstream.via.map { " through the outbound proxy \($0)" } ?? ""
+            print("upstream \(upstream.name) (\(upstream.address)\(via), verifying \(upstream.verifiedName)):")
             if let address = result.address { print("  connected to \(address) in \(result.milliseconds) ms") }
             if let details = result.details, result.error == nil {
                 print("  \(details.protocolVersion ?? "?") \(details.cipher ?? "?")\(details.resumed ? " (resumed)" : "")")
