@@ -390,3 +390,46 @@ def test_deep_healthz_goes_through_the_proxy(bridge, pki, via_pki, gw, squids, p
         down.start()
         status, body = get(port2)
         assert status == 503 and "gw" in body and f"127.0.0.1:{refusing.port}" in body, body
+
+
+# --- reload ------------------------------------------------------------------------------------------------------
+
+def reload_with(b, config: dict) -> None:
+    """Write `config`, SIGHUP the bridge we started, wait until it says it reloaded once more than before."""
+    import signal
+    import time
+    before = b.stderr().count("reloaded")
+    b.config = config
+    b.config_path.write_text(to_toml(config))
+    b.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while b.stderr().count("reloaded") <= before:
+        assert time.monotonic() < deadline, f"no reload within 10 s:\n{b.stderr()[-2000:]}"
+        assert "reload failed" not in b.stderr(), b.stderr()[-2000:]
+        time.sleep(0.05)
+
+
+def test_a_reload_picks_up_a_changed_via(bridge, pki, via_pki, gw):
+    refusing = HostileProxy("refuse").start()
+    recorder = HostileProxy("record", target=("127.0.0.1", gw.port)).start()
+    try:
+        b = bridge(f"{SANDBOX}:443", upstream=via_upstream(pki, via_pki, f"http://{refusing.address}"))
+        with b.connect() as s:
+            s.sendall(request_bytes("GET", "/before", [("Host", SANDBOX), ("Connection", "close")]))
+            s.settimeout(10)
+            assert s.recv(100) == b""
+        first = b.wait_records(1)[0]
+        assert first["phase"] == "tunnel" and first["upstream"]["via"] == refusing.address, first
+        config = dict(b.config, upstream=[dict(b.config["upstream"][0], via=f"http://{recorder.address}")])
+        reload_with(b, config)
+        with b.connect() as s:
+            s.sendall(request_bytes("GET", "/after", [("Host", SANDBOX), ("Connection", "close")]))
+            resp = read_response(SockReader(s, 15))
+        assert resp.status == 200 and resp.text.startswith("gw GET /after "), resp
+        second = b.wait_records(2)[1]
+        assert_via_record(second, via=recorder.address, proxy_address=recorder.address)
+        assert second["error"] is None, second
+        assert len(refusing.heads()) == 1 and len(recorder.heads()) == 1, (refusing.heads(), recorder.heads())
+    finally:
+        recorder.stop()
+        refusing.stop()
