@@ -14,7 +14,7 @@ import socket
 
 import pytest
 
-from support.bridge import base_config, free_port, to_toml
+from support.bridge import base_config, free_port, to_toml, wait_closed
 from support.certs import MERCHANT_CN
 from support.legacy import SANDBOX, client_context, tls_listener
 from support.outbound_proxy import (PROXY_NAME, PROXY_PASSWORD, PROXY_USER, HostileProxy, Squid, assert_no_secret,
@@ -85,6 +85,14 @@ def names_the_proxy(text: str | None, squid: Squid) -> bool:
     """The error names the outbound proxy, by its configured name or the address connected to."""
     text = text or ""
     return "outbound proxy" in text and (f"{PROXY_NAME}:{squid.port}" in text or squid.address in text)
+
+
+def assert_merchant_closed(b) -> None:
+    """A plain merchant whose session cannot reach the gateway: closed (EOF or reset), nothing delivered."""
+    with b.connect() as s:
+        s.sendall(request_bytes("GET", "/pay", [("Host", SANDBOX)]))
+        data, _ = wait_closed(s, 15)
+    assert data == b"", f"a failed session delivered {data[:200]!r}"
 
 
 def new_connections(gw, before: int, count: int, timeout: float = 15.0):
@@ -205,10 +213,7 @@ def test_squid_refusing_a_port_is_recorded_as_a_refused_connect(bridge, pki, via
     other = free_port()
     b = bridge(f"{SANDBOX}:{other}", upstream=via_upstream(pki, via_pki, via_of(squid)),
                dns={"nameservers": [proxy_dns.address], "timeout": "2s"})
-    with b.connect() as s:
-        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        s.settimeout(10)
-        assert s.recv(100) == b""
+    assert_merchant_closed(b)
     record = b.wait_record()
     assert_via_record(record, via=f"{PROXY_NAME}:{squid.port}", proxy_address=squid.address)
     assert record["phase"] == "tunnel" and record["close"] == "upstream_error", record
@@ -223,10 +228,7 @@ def test_squid_refusing_a_port_is_recorded_as_a_refused_connect(bridge, pki, via
 def test_squid_asking_for_credentials_when_none_are_configured(bridge, pki, via_pki, gw, squids, proxy_dns):
     squid = squids["auth"]
     b = start_via_bridge(bridge, pki, via_pki, gw, proxy_dns, squid, None)
-    with b.connect() as s:
-        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        s.settimeout(10)
-        assert s.recv(100) == b""
+    assert_merchant_closed(b)
     record = b.wait_record()
     assert record["phase"] == "tunnel" and record["close"] == "upstream_error", record
     error = record["error"] or ""
@@ -239,10 +241,7 @@ def test_squid_rejecting_the_configured_credentials(bridge, pki, via_pki, gw, sq
     squid = squids["auth"]
     wrong = write_credentials(tmp_path / "wrong.credentials", password="not-" + PROXY_PASSWORD)
     b = start_via_bridge(bridge, pki, via_pki, gw, proxy_dns, squid, wrong, level="debug")
-    with b.connect() as s:
-        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        s.settimeout(10)
-        assert s.recv(100) == b""
+    assert_merchant_closed(b)
     record = b.wait_record()
     assert record["phase"] == "tunnel" and record["close"] == "upstream_error", record
     assert names_the_proxy(record["error"], squid), record
@@ -301,14 +300,7 @@ def test_the_gateway_name_is_verified_inside_the_tunnel(bridge, pki, via_pki, dn
     recorder = HostileProxy("record", target=("127.0.0.1", wrong.port)).start()
     try:
         b = bridge(f"{SANDBOX}:443", upstream=via_upstream(pki, via_pki, f"http://127.0.0.1:{recorder.port}"))
-        with b.connect() as s:
-            s.sendall(request_bytes("GET", "/x", [("Host", SANDBOX)]))
-            s.settimeout(10)
-            try:
-                data = s.recv(100)
-            except ConnectionResetError:
-                data = b""
-        assert data == b""
+        assert_merchant_closed(b)
         record = b.wait_record()
         assert_via_record(record, via=f"127.0.0.1:{recorder.port}", proxy_address=recorder.address)
         assert record["phase"] == "handshake" and record["close"] == "upstream_error", record
@@ -414,10 +406,7 @@ def test_a_reload_picks_up_a_changed_via(bridge, pki, via_pki, gw):
     recorder = HostileProxy("record", target=("127.0.0.1", gw.port)).start()
     try:
         b = bridge(f"{SANDBOX}:443", upstream=via_upstream(pki, via_pki, f"http://{refusing.address}"))
-        with b.connect() as s:
-            s.sendall(request_bytes("GET", "/before", [("Host", SANDBOX), ("Connection", "close")]))
-            s.settimeout(10)
-            assert s.recv(100) == b""
+        assert_merchant_closed(b)
         first = b.wait_records(1)[0]
         assert first["phase"] == "tunnel" and first["upstream"]["via"] == refusing.address, first
         config = dict(b.config, upstream=[dict(b.config["upstream"][0], via=f"http://{recorder.address}")])

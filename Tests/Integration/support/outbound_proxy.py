@@ -381,7 +381,7 @@ class HostileProxy:
       reject_credentials   407 with the same header, but only when Proxy-Authorization was sent (200 + relay
                            without it would be odd: then also 407)
       bad_gateway          502 Bad Gateway
-      garbage              bytes that are not HTTP (an SSH banner and binary), then silence
+      garbage              bytes that are not HTTP (an SSH banner, binary, a blank line), then silence
       overlong             `HTTP/1.1 200 OK` and `overlong` bytes of headers (100 KiB by default), then silence
       silent               reads the head and never answers (until the bridge leaves or `stop`)
       close                closes the connection without answering
@@ -529,7 +529,10 @@ class HostileProxy:
             elif mode == "bad_gateway":
                 sock.sendall(_answer("502 Bad Gateway", body=b"the proxy could not reach the host\n"))
             elif mode == "garbage":
-                sock.sendall(b"SSH-2.0-OpenSSH_9.2p1\r\n\x00\x00\x01\x14\x0a\x14\xde\xad\xbe\xef" + bytes(range(256)))
+                # what a mistyped via pointing at an SSH server sees; the blank line ends it as a "head" too, so a
+                # bridge that parses whole heads decides as soon as one that reads the status line does
+                sock.sendall(b"SSH-2.0-OpenSSH_9.2p1\r\n\x00\x00\x01\x14\x0a\x14\xde\xad\xbe\xef" + bytes(range(256))
+                             + b"\r\n\r\n")
                 self._hold(sock)
             elif mode == "overlong":
                 sock.sendall(b"HTTP/1.1 200 OK\r\n")
