@@ -16,7 +16,7 @@ import pytest
 
 from support.bridge import base_config, free_port, to_toml, wait_closed
 from support.certs import MERCHANT_CN
-from support.legacy import SANDBOX, client_context, tls_listener
+from support.legacy import LEGACY_CIPHERS, SANDBOX, client_context, s_client, tls_listener
 from support.outbound_proxy import (PROXY_NAME, PROXY_PASSWORD, PROXY_USER, HostileProxy, Squid, assert_no_secret,
                                     assert_via_record, basic_authorization, gateway_context, generate_via_pki,
                                     parse_connect, via_upstream, write_credentials)
@@ -74,8 +74,10 @@ def via_of(squid: Squid) -> str:
     return f"http://{PROXY_NAME}:{squid.port}"
 
 
-def start_via_bridge(bridge, pki, via_pki, gw, stub, squid, credentials, *, listener=None, level="info",
+def start_via_bridge(bridge, pki, via_pki, gw, stub, squid, credentials, *, listener=None, level="debug",
                      limits=None, start=True):
+    """A bridge whose upstream gw goes through `squid`, resolving only through `stub`; at debug level, so that the
+    no-credentials-in-logs checks look at the chattiest output."""
     return bridge(f"{SANDBOX}:{gw.port}", upstream=via_upstream(pki, via_pki, via_of(squid), credentials=credentials),
                   dns={"nameservers": [stub.address], "timeout": "2s"}, listener=listener, level=level, limits=limits,
                   start=start)
@@ -153,20 +155,30 @@ def test_plain_listener_curl_post_of_256_kib_reaches_the_gateway_through_squid(b
     assert_went_through_squid(b, squid, mark, proxy_dns, conns, [record], credentials=credentials, expect=1)
 
 
+@pytest.mark.parametrize("client", ["python-ssl", "openssl-s_client"])
 def test_tls10_merchant_on_a_legacy_listener_reaches_the_gateway_through_squid(bridge, pki, legacy_pki, via_pki, gw,
-                                                                              squid_case, proxy_dns):
+                                                                              squid_case, proxy_dns, client):
     squid, credentials = squid_case
     before, mark = len(gw.connections), squid.mark()
     b = start_via_bridge(bridge, pki, via_pki, gw, proxy_dns, squid, credentials,
                          listener=tls_listener(legacy_pki, min_version="TLS1.0", routes=ROUTES))
     payload = b"".join(generated_chunks(162, 64 * KIB))
-    ctx = client_context("TLSv1", cafile=legacy_pki.listener_ca)
-    with ctx.wrap_socket(socket.create_connection(b.listen, timeout=20), server_hostname=SANDBOX) as tls:
-        assert tls.version() == "TLSv1"
-        tls.sendall(request_bytes("POST", "/echo", [("Host", SANDBOX), ("Content-Length", str(len(payload))),
-                                                   ("Connection", "close")], payload))
-        resp = read_response(SockReader(tls, 20), method="POST")
-    assert resp.status == 200 and resp.body == payload, (resp.status, len(resp.body))
+    request = request_bytes("POST", "/echo", [("Host", SANDBOX), ("Content-Length", str(len(payload))),
+                                              ("Connection", "close")], payload)
+    if client == "python-ssl":
+        ctx = client_context("TLSv1", cafile=legacy_pki.listener_ca)
+        with ctx.wrap_socket(socket.create_connection(b.listen, timeout=20), server_hostname=SANDBOX) as tls:
+            assert tls.version() == "TLSv1"
+            tls.sendall(request)
+            resp = read_response(SockReader(tls, 20), method="POST")
+        status, body = resp.status, resp.body
+    else:
+        result = s_client(b.listen[1], "-tls1", "-cipher", LEGACY_CIPHERS, "-servername", SANDBOX,
+                          "-CAfile", str(legacy_pki.listener_ca), "-verify_return_error", stdin=request)
+        head, _, body = result.stdout.partition(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/1.1 ") else None
+        assert status is not None, (result.stdout[:300], result.stderr[-800:])
+    assert status == 200 and body == payload, (status, len(body))
     conns = new_connections(gw, before, 1)
     record = b.wait_record()
     assert record["listener"] == "legacy" and record["downstream"]["protocol"] == "TLSv1", record
