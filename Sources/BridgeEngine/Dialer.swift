@@ -70,6 +70,8 @@ final class Dialer: BufferedStreamDelegate {
         var address: SocketAddress
         var tls: TLSDetails?
         var handshakeMilliseconds: Int?
+        /// Opened before the session asked: a spare of `preconnect`, this long ago.
+        var preconnectedMillisecondsAgo: Int64?
     }
 
     enum Event {

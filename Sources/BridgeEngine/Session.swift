@@ -95,6 +95,9 @@ final class Session: BufferedStreamDelegate {
     private var destinationConnected = false
     /// How long the upstream TLS handshake took, for the record and metrics.
     private var handshakeMilliseconds: Int?
+    /// How long the upstream connection had been waiting ready when this session took it (a
+    /// `preconnect` spare); nil when it was dialled for this session.
+    private var spareAgeMilliseconds: Int64?
     /// Why the upstream handshake failed, as `/metrics` labels it; nil if it did not fail.
     private(set) var handshakeFailureLabel: String?
     /// The merchant's (or gateway's) address, and the listener address it connected to.
@@ -236,6 +239,7 @@ final class Session: BufferedStreamDelegate {
             destinationConnected = true
             upstreamTLS = ready.tls
             handshakeMilliseconds = ready.handshakeMilliseconds
+            spareAgeMilliseconds = ready.preconnectedMillisecondsAgo
             ready.stream.delegate = self
             ready.stream.setInputLimit(inputLimit)
             state = .open(upstream: ready.stream)
@@ -540,6 +544,7 @@ final class Session: BufferedStreamDelegate {
             verify: tls?.verification, clientCert: presented ? destination?.clientCertificateSubject : nil,
             closeNotify: upstreamSentCloseNotify, handshakeMs: handshakeMilliseconds)
         upstream.via = destination?.via?.description
+        upstream.spareAgeMs = spareAgeMilliseconds.map(Int.init)
         return upstream
     }
 }
