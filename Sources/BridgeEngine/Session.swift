@@ -200,6 +200,11 @@ final class Session: BufferedStreamDelegate {
             destination = .upstream(context)
         } else if let backendName = listener.backend, let backend = runtime.backends[backendName] {
             destination = .backend(backend)
+            if let header = listener.clientAddressHeader, let peer = downstreamPeer {
+                // Each notification is framed, so the merchant's server is told the gateway's
+                // address in a header on every request (and never one the peer wrote itself).
+                forwarder = HTTPForwarder(settingClientAddress: header, address: peer.ipText)
+            }
         } else if let name = listener.upstreamName(forServerName: serverName), let context = runtime.upstreams[name] {
             destination = .upstream(context)
         } else {
@@ -233,7 +238,9 @@ final class Session: BufferedStreamDelegate {
             destinationConnected = failure.connected
             upstreamTLS = failure.tls ?? upstreamTLS
             handshakeFailureLabel = failure.handshakeLabel
-            failUpstream(failure.close, error: failure.error, summary: failure.summary(destination: destination?.name ?? "the gateway"))
+            let toGateway = destination?.upstreamName != nil
+            let name = destination.map { toGateway ? $0.name : "the merchant's server (backend \($0.name))" } ?? "the gateway"
+            failUpstream(failure.close, error: failure.error, summary: failure.summary(destination: name, toGateway: toGateway))
         case .ready(let ready):
             dialled = ready.address
             destinationConnected = true
@@ -544,6 +551,7 @@ final class Session: BufferedStreamDelegate {
             verify: tls?.verification, clientCert: presented ? destination?.clientCertificateSubject : nil,
             closeNotify: upstreamSentCloseNotify, handshakeMs: handshakeMilliseconds)
         upstream.via = destination?.via?.description
+        upstream.clientAddressHeader = forwarder?.setsClientAddress?.rawValue
         upstream.spareAgeMs = spareAgeMilliseconds.map(Int.init)
         return upstream
     }

@@ -123,6 +123,9 @@ public struct SessionRecord: Codable, Sendable, Equatable {
         /// `preconnect` spare: its handshake was not on the session's path); `nil` when it was
         /// dialled for the session.
         @NullIfAbsent public var spareAgeMs: Int?
+        /// Inbound: the header that told the merchant's server the peer's address on every request
+        /// (`client_address_header`), or `nil` when none was set.
+        @NullIfAbsent public var clientAddressHeader: String?
 
         public init(name: String?, address: String? = nil, serverName: String? = nil, protocol: String? = nil,
                     cipher: String? = nil, resumed: Bool = false, peer: String? = nil, peerIssuer: String? = nil,
@@ -146,7 +149,7 @@ public struct SessionRecord: Codable, Sendable, Equatable {
         enum CodingKeys: String, CodingKey {
             case name, address, via, serverName = "server_name", `protocol`, cipher, resumed, peer
             case peerIssuer = "peer_issuer", verify, clientCert = "client_cert", closeNotify = "close_notify"
-            case handshakeMs = "handshake_ms", spareAgeMs = "spare_age_ms"
+            case handshakeMs = "handshake_ms", spareAgeMs = "spare_age_ms", clientAddressHeader = "client_address_header"
         }
     }
 
