@@ -249,6 +249,9 @@ public struct ListenerConfig: Sendable, Equatable, Codable {
     public var allowSources: [AddressRange]
     /// PROXY protocol header sent to a backend first, so it sees the real client address.
     public var proxyProtocol: ProxyProtocolVersion?
+    /// The HTTP header that tells a backend the gateway's address, on every request (for web
+    /// servers that cannot read a PROXY protocol header).
+    public var clientAddressHeader: ClientAddressHeader?
     /// http-proxy: file of `user:password` lines; Basic proxy authentication is required when set.
     public var proxyAuthFile: String?
     /// Binding anything but a loopback address needs this, since the listener carries the merchant's
@@ -258,7 +261,9 @@ public struct ListenerConfig: Sendable, Equatable, Codable {
     public init(name: String, listen: HostPort, accept: AcceptMode = .plain, upstream: String?,
                 routes: [String: String] = [:], tls: DownstreamTLSConfig? = nil, backend: String? = nil,
                 allowSources: [AddressRange] = [], proxyProtocol: ProxyProtocolVersion? = nil,
-                proxyAuthFile: String? = nil, unsafeListenPublic: Bool = false) {
+                proxyAuthFile: String? = nil, unsafeListenPublic: Bool = false,
+                clientAddressHeader: ClientAddressHeader? = nil) {
+        self.clientAddressHeader = clientAddressHeader
         self.name = name
         self.listen = listen
         self.accept = accept
@@ -318,6 +323,29 @@ public struct ListenerConfig: Sendable, Equatable, Codable {
 }
 
 /// PROXY protocol versions a listener can send to its backend.
+/// `client_address_header`: how a backend learns the address a notification came from.
+public enum ClientAddressHeader: String, Sendable, Equatable, Codable, CaseIterable {
+    /// `X-Forwarded-For: 203.0.113.5` (Apache mod_remoteip / mod_rpaf, nginx realip, IIS ARR).
+    case xForwardedFor = "X-Forwarded-For"
+    /// `X-Real-IP: 203.0.113.5` (nginx realip).
+    case xRealIP = "X-Real-IP"
+    /// `Forwarded: for=203.0.113.5` (RFC 7239).
+    case forwarded = "Forwarded"
+
+    /// Every header that claims a client address: the bridge removes all of them from what the
+    /// peer sent, whichever one it sets, so no handler reading any of them can be told a spoofed one.
+    public static let allNames: [String] = allCases.map(\.rawValue)
+
+    /// The header line's value for `address` (an IP literal, no port).
+    public func value(for address: String) -> String {
+        switch self {
+        case .xForwardedFor, .xRealIP: address
+        // RFC 7239 §6: an IPv6 address is quoted and bracketed.
+        case .forwarded: address.contains(":") ? "for=\"[\(address)]\"" : "for=\(address)"
+        }
+    }
+}
+
 public enum ProxyProtocolVersion: String, Sendable, Equatable, Codable {
     /// The text header: `PROXY TCP4 src dst sport dport\r\n`.
     case v1
