@@ -434,3 +434,46 @@ def test_a_reload_picks_up_a_changed_via(bridge, pki, via_pki, gw):
     finally:
         recorder.stop()
         refusing.stop()
+
+
+# --- the gateway closes first ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["plain", "legacy-tls", "http-proxy-connect"])
+def test_a_gateway_that_closes_after_a_200_kib_answer_ends_the_session_once_with_every_byte(bridge, pki, legacy_pki,
+                                                                                          via_pki, gw, kind):
+    """`Connection: close`: the gateway sends its answer and close_notify through the tunnel, then closes. The
+    merchant gets the whole answer, and the session has exactly one record (bytes.down = all of it)."""
+    recorder = HostileProxy("record", target=("127.0.0.1", gw.port)).start()
+    try:
+        listener = {"legacy-tls": tls_listener(legacy_pki, min_version="TLS1.0", routes=ROUTES),
+                    "http-proxy-connect": proxy_listener(legacy_pki, routes=ROUTES)}.get(kind)
+        b = bridge(f"{SANDBOX}:{gw.port}", upstream=via_upstream(pki, via_pki, f"http://{recorder.address}"),
+                   listener=listener)
+        payload = b"".join(generated_chunks(164, 200 * KIB))
+        request = request_bytes("POST", "/echo", [("Host", SANDBOX), ("Content-Length", str(len(payload))),
+                                                  ("Connection", "close")], payload)
+        if kind == "plain":
+            sock = b.connect()
+        elif kind == "legacy-tls":
+            sock = client_context("TLSv1", cafile=legacy_pki.listener_ca).wrap_socket(
+                socket.create_connection(b.listen, timeout=20), server_hostname=SANDBOX)
+        else:
+            from support.proxy import connect_tunnel, legacy_tunnel_context
+            sock, _ = connect_tunnel(b, f"{SANDBOX}:443", ctx=legacy_tunnel_context(legacy_pki))
+        with sock:
+            sock.sendall(request)
+            reader = SockReader(sock, 20)
+            resp = read_response(reader, method="POST")
+            assert reader.rest() == b"", "bytes after the answer"
+        assert resp.status == 200 and len(resp.body) == len(payload) and resp.body == payload, \
+            f"{len(resp.body)} of {len(payload)} body bytes arrived"
+        record = b.wait_record()
+        import time
+        time.sleep(0.3)  # a second record for the same session would come right after the first
+        records = b.records()
+        assert len(records) == 1, f"{len(records)} records for one session: " \
+            f"{[(r['session'], r['bytes'], r['close']) for r in records]}"
+        assert record["close"] == "upstream_eof" and record["error"] is None, record
+        assert record["bytes"]["down"] == len(resp.raw_head) + len(resp.body), record["bytes"]
+    finally:
+        recorder.stop()
