@@ -477,3 +477,38 @@ def test_a_gateway_that_closes_after_a_200_kib_answer_ends_the_session_once_with
         assert record["bytes"]["down"] == len(resp.raw_head) + len(resp.body), record["bytes"]
     finally:
         recorder.stop()
+
+
+# --- what counts as the proxy's yes ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.0 200 Connection established\r\nProxy-agent: OldProxy/1.0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nVia: 1.1 corp-proxy\r\nDate: Thu, 03 Dec 2026 20:00:00 GMT\r\n\r\n",
+], ids=["http1.0-with-proxy-agent", "http1.1-with-headers"])
+def test_a_2xx_answer_with_headers_opens_the_tunnel(bridge, pki, via_pki, gw, answer):
+    """Older proxies answer CONNECT in HTTP/1.0 and with headers of their own: still a yes."""
+    recorder = HostileProxy("record", target=("127.0.0.1", gw.port), ok_answer=answer).start()
+    try:
+        b = bridge(f"{SANDBOX}:443", upstream=via_upstream(pki, via_pki, f"http://{recorder.address}"))
+        with b.connect() as s:
+            s.sendall(request_bytes("GET", "/yes", [("Host", SANDBOX), ("Connection", "close")]))
+            resp = read_response(SockReader(s, 15))
+        assert resp.status == 200 and resp.text.startswith("gw GET /yes "), resp
+        record = b.wait_record()
+        assert_via_record(record, via=recorder.address, proxy_address=recorder.address)
+        assert record["error"] is None and record["upstream"]["protocol"] == "TLSv1.2", record
+    finally:
+        recorder.stop()
+
+
+def test_a_direct_upstream_records_via_as_null(bridge, pki, via_pki, gw, dns_stub):
+    stub = dns_stub({SANDBOX: "127.0.0.1"})
+    upstream = via_upstream(pki, via_pki, "unused")
+    upstream["via"] = None
+    b = bridge(f"{SANDBOX}:{gw.port}", upstream=upstream, dns={"nameservers": [stub.address], "timeout": "2s"})
+    with b.connect() as s:
+        s.sendall(request_bytes("GET", "/direct", [("Host", SANDBOX)]))
+        assert read_response(SockReader(s, 15)).status == 200
+    record = b.wait_record()
+    assert "via" in record["upstream"] and record["upstream"]["via"] is None, record["upstream"]
+    assert record["upstream"]["address"] == gw.address, record["upstream"]

@@ -396,13 +396,14 @@ class HostileProxy:
              "close_after_200", "close_mid_tunnel", "record")
 
     def __init__(self, mode: str, *, target: tuple[str, int] | None = None, overlong: int = 100 * 1024,
-                 lifetime: float = 30.0):
+                 lifetime: float = 30.0, ok_answer: bytes = OK_200):
         assert mode in self.MODES, mode
         assert target is not None or mode not in ("record", "close_mid_tunnel"), f"{mode} needs a target"
         self.mode = mode
         self.target = target
         self.overlong = overlong
         self.lifetime = lifetime
+        self.ok_answer = ok_answer     # what `record` / `close_mid_tunnel` answer a CONNECT with
         self.cut = threading.Event()
         self.connections: list[ProxyConnection] = []
         self._lock = threading.Lock()
@@ -566,7 +567,7 @@ class HostileProxy:
             sock.sendall(_answer("502 Bad Gateway", body=b"target unreachable\n"))
             return
         with upstream:
-            sock.sendall(OK_200)
+            sock.sendall(self.ok_answer)
             if rest:
                 upstream.sendall(rest)
                 conn.relayed_up += len(rest)
