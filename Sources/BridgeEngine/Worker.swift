@@ -33,8 +33,12 @@ final class Worker: SessionHost {
     private var drainDeadline: Timer?
     /// Ready connections to the upstreams of the current configuration, by upstream name.
     private var sparePools: [String: SparePool] = [:]
+    /// systemd's watchdog, when the unit asks for one: this loop beats on its own timer.
+    private let watchdog: Watchdog?
+    private var heartbeat: Timer?
 
-    init(index: Int, runtime: BridgeRuntime, sockets: [ListeningSocket]) throws(ConfigError) {
+    init(index: Int, runtime: BridgeRuntime, sockets: [ListeningSocket], watchdog: Watchdog? = nil) throws(ConfigError) {
+        self.watchdog = watchdog
         self.index = index
         self.runtime = runtime
         self.loop = try EventLoop(dns: runtime.config.dns)
@@ -85,8 +89,22 @@ final class Worker: SessionHost {
     /// Runs the loop until `stop()`.
     func run() {
         openSparePools()
+        startHeartbeat()
         loop.run()
+        heartbeat?.cancel()
         closeSparePools()
+    }
+
+    /// Beats for the watchdog from this loop, so a loop that stops turning stops the pings.
+    private func startHeartbeat() {
+        guard let watchdog else { return }
+        let timer = Timer(loop: loop) { [unowned self] in
+            watchdog.beat(worker: self.index, now: EventLoop.monotonicMilliseconds())
+            self.heartbeat?.schedule(afterMilliseconds: watchdog.beatMilliseconds)
+        }
+        heartbeat = timer
+        watchdog.beat(worker: index, now: EventLoop.monotonicMilliseconds())
+        timer.schedule(afterMilliseconds: watchdog.beatMilliseconds)
     }
 
     /// Replaces the spare pools with the current configuration's (`preconnect`): spares of an
