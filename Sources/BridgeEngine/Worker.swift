@@ -36,6 +36,8 @@ final class Worker: SessionHost {
     /// systemd's watchdog, when the unit asks for one: this loop beats on its own timer.
     private let watchdog: Watchdog?
     private var heartbeat: Timer?
+    /// Shutdown has begun.
+    private var draining = false
 
     init(index: Int, runtime: BridgeRuntime, sockets: [ListeningSocket], watchdog: Watchdog? = nil) throws(ConfigError) {
         self.watchdog = watchdog
@@ -111,6 +113,8 @@ final class Worker: SessionHost {
     /// older generation may carry its certificates or route, so they are closed, not reused.
     private func openSparePools() {
         closeSparePools()
+        // Shutting down: no new connections to the gateway, whatever a late reload says.
+        guard !draining else { return }
         let runtime = self.runtime
         for upstream in runtime.config.upstreams where upstream.preconnect > 0 {
             guard let context = runtime.upstreams[upstream.name] else { continue }
@@ -131,6 +135,7 @@ final class Worker: SessionHost {
     /// Stops accepting and lets open sessions finish for up to `drain_timeout`; then closes what is
     /// left (each logged with close "shutdown") and ends the loop. A second call closes at once.
     private func drain() {
+        draining = true
         listeners.removeAll()
         closeSparePools()
         guard drainDeadline == nil, !sessions.isEmpty else {
