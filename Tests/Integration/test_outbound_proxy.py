@@ -317,7 +317,9 @@ def test_the_gateway_name_is_verified_inside_the_tunnel(bridge, pki, via_pki, dn
         assert_via_record(record, via=f"127.0.0.1:{recorder.port}", proxy_address=recorder.address)
         assert record["phase"] == "handshake" and record["close"] == "upstream_error", record
         assert record["upstream"]["protocol"] is None, record
-        assert "mismatch" in (record["error"] or "").lower() or "name" in (record["error"] or "").lower(), record
+        assert "hostname mismatch" in (record["error"] or ""), record
+        assert f"through the outbound proxy {recorder.address}" in record["error"], record
+        assert record["upstream"]["verify"] == "hostname mismatch", record["upstream"]
         assert all(not c.requests for c in wrong.connections), "a request reached a gateway that failed verification"
     finally:
         recorder.stop()

@@ -182,6 +182,8 @@ def test_a_proxy_that_closes_right_after_200_fails_the_gateway_handshake(bridge,
     assert_via_record(record, via=proxy.address, proxy_address=proxy.address)
     assert (record["phase"], record["close"]) == ("handshake", "upstream_error"), record
     assert record["upstream"]["protocol"] is None and record["error"], record
+    assert f"through the outbound proxy {proxy.address}" in record["error"], \
+        f"a TLS failure inside the tunnel does not name the proxy as the hop: {record['error']!r}"
 
 
 def test_a_proxy_that_drops_an_open_tunnel_ends_the_session(bridge, pki, via_pki, gw, hostile):
