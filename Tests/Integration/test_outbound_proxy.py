@@ -483,13 +483,15 @@ def test_a_gateway_that_closes_after_a_200_kib_answer_ends_the_session_once_with
 
 # --- what counts as the proxy's yes ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("answer", [
-    b"HTTP/1.0 200 Connection established\r\nProxy-agent: OldProxy/1.0\r\n\r\n",
-    b"HTTP/1.1 200 OK\r\nVia: 1.1 corp-proxy\r\nDate: Thu, 03 Dec 2026 20:00:00 GMT\r\n\r\n",
-], ids=["http1.0-with-proxy-agent", "http1.1-with-headers"])
-def test_a_2xx_answer_with_headers_opens_the_tunnel(bridge, pki, via_pki, gw, answer):
-    """Older proxies answer CONNECT in HTTP/1.0 and with headers of their own: still a yes."""
-    recorder = HostileProxy("record", target=("127.0.0.1", gw.port), ok_answer=answer).start()
+@pytest.mark.parametrize("answer, dribble", [
+    (b"HTTP/1.0 200 Connection established\r\nProxy-agent: OldProxy/1.0\r\n\r\n", 0.0),
+    (b"HTTP/1.1 200 OK\r\nVia: 1.1 corp-proxy\r\nDate: Thu, 03 Dec 2026 20:00:00 GMT\r\n\r\n", 0.0),
+    (b"HTTP/1.1 200 Connection established\r\nProxy-agent: Slow/1.0\r\n\r\n", 0.005),
+], ids=["http1.0-with-proxy-agent", "http1.1-with-headers", "one-byte-at-a-time"])
+def test_a_2xx_answer_with_headers_opens_the_tunnel(bridge, pki, via_pki, gw, answer, dribble):
+    """Older proxies answer CONNECT in HTTP/1.0 and with headers of their own, and an answer may come in
+    pieces (here one byte per segment): still a yes."""
+    recorder = HostileProxy("record", target=("127.0.0.1", gw.port), ok_answer=answer, dribble=dribble).start()
     try:
         b = bridge(f"{SANDBOX}:443", upstream=via_upstream(pki, via_pki, f"http://{recorder.address}"))
         with b.connect() as s:
@@ -514,3 +516,35 @@ def test_a_direct_upstream_records_via_as_null(bridge, pki, via_pki, gw, dns_stu
     record = b.wait_record()
     assert "via" in record["upstream"] and record["upstream"]["via"] is None, record["upstream"]
     assert record["upstream"]["address"] == gw.address, record["upstream"]
+
+
+def test_thirty_concurrent_sessions_through_squid_with_basic_auth(bridge, pki, via_pki, gw, squids, proxy_dns,
+                                                                  tmp_path):
+    """Thirty merchants at once through one authenticating Squid: every echo intact, thirty records with distinct
+    ids, thirty tunnels in Squid's log."""
+    import threading
+    squid = squids["auth"]
+    before, mark = len(gw.connections), squid.mark()
+    b = start_via_bridge(bridge, pki, via_pki, gw, proxy_dns, squid, write_credentials(tmp_path / "proxy.credentials"),
+                         level="info")
+    results: list[bool] = []
+
+    def merchant(i: int) -> None:
+        body = bytes([i]) * (40 * KIB)
+        with b.connect() as s:
+            s.sendall(request_bytes("POST", "/echo", [("Host", SANDBOX), ("Content-Length", str(len(body))),
+                                                      ("Connection", "close")], body))
+            results.append(read_response(SockReader(s, 30), method="POST").body == body)
+
+    threads = [threading.Thread(target=merchant, args=(i,), daemon=True) for i in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert results.count(True) == 30, f"{results.count(True)} of 30 echoes intact ({len(results)} finished)"
+    records = b.wait_records(30, 20)
+    assert len(records) == 30 and len({r["session"] for r in records}) == 30, len(records)
+    assert all(r["error"] is None and r["upstream"]["via"] == f"{PROXY_NAME}:{squid.port}" for r in records), \
+        [r["error"] for r in records if r["error"]]
+    assert len(new_connections(gw, before, 30)) == 30
+    assert len(squid.tunnels_to(f"{SANDBOX}:{gw.port}", count=30, since=mark)) == 30, squid.access(mark)

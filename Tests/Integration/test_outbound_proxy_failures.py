@@ -200,3 +200,17 @@ def test_a_proxy_that_drops_an_open_tunnel_ends_the_session(bridge, pki, via_pki
     assert_via_record(record, via=proxy.address, proxy_address=proxy.address)
     assert record["phase"] == "open" and record["close"] in ("upstream_eof", "upstream_error"), record
     assert record["upstream"]["protocol"] == "TLSv1.2" and record["bytes"]["down"] == len(resp.raw_head) + len(resp.body)
+
+
+@pytest.mark.parametrize("scheme", ["NTLM", "Negotiate", 'Digest realm="corp", nonce="abc"'])
+def test_a_407_for_a_scheme_other_than_basic_names_that_scheme(bridge, pki, via_pki, hostile, tmp_path, scheme):
+    """A corporate proxy that offers only NTLM, Negotiate or Digest: the record names the scheme it asked for."""
+    proxy = hostile("want_auth", authenticate=scheme)
+    b = via_bridge(bridge, pki, via_pki, f"http://{proxy.address}", kind="plain",
+                   credentials=write_credentials(tmp_path / "proxy.credentials"))
+    plain_merchant_is_closed_on(b)
+    record = b.wait_record()
+    assert (record["phase"], record["close"]) == ("tunnel", "upstream_error"), record
+    error = record["error"] or ""
+    assert f"outbound proxy {proxy.address}" in error and scheme.split()[0] in error and "407" in error, error
+    assert_no_secret(error, b.session_log.read_text(), b.stderr())

@@ -396,7 +396,8 @@ class HostileProxy:
              "close_after_200", "close_mid_tunnel", "record")
 
     def __init__(self, mode: str, *, target: tuple[str, int] | None = None, overlong: int = 100 * 1024,
-                 lifetime: float = 30.0, ok_answer: bytes = OK_200):
+                 lifetime: float = 30.0, ok_answer: bytes = OK_200, dribble: float = 0.0,
+                 authenticate: str = 'Basic realm="x"'):
         assert mode in self.MODES, mode
         assert target is not None or mode not in ("record", "close_mid_tunnel"), f"{mode} needs a target"
         self.mode = mode
@@ -404,6 +405,8 @@ class HostileProxy:
         self.overlong = overlong
         self.lifetime = lifetime
         self.ok_answer = ok_answer     # what `record` / `close_mid_tunnel` answer a CONNECT with
+        self.dribble = dribble         # > 0: that answer goes out one byte at a time, this many seconds apart
+        self.authenticate = authenticate   # the Proxy-Authenticate value of a 407
         self.cut = threading.Event()
         self.connections: list[ProxyConnection] = []
         self._lock = threading.Lock()
@@ -525,7 +528,7 @@ class HostileProxy:
                 sock.sendall(_answer("403 Forbidden", body=b"CONNECT to this host is not allowed here\n"))
             elif mode == "want_auth" or (mode == "reject_credentials"):
                 body = b"credentials rejected\n" if sent_credentials else b"proxy authentication required\n"
-                sock.sendall(_answer("407 Proxy Authentication Required", ['Proxy-Authenticate: Basic realm="x"'],
+                sock.sendall(_answer("407 Proxy Authentication Required", [f"Proxy-Authenticate: {self.authenticate}"],
                                      body))
             elif mode == "bad_gateway":
                 sock.sendall(_answer("502 Bad Gateway", body=b"the proxy could not reach the host\n"))
@@ -567,7 +570,12 @@ class HostileProxy:
             sock.sendall(_answer("502 Bad Gateway", body=b"target unreachable\n"))
             return
         with upstream:
-            sock.sendall(self.ok_answer)
+            if self.dribble > 0:
+                for i in range(len(self.ok_answer)):
+                    sock.sendall(self.ok_answer[i:i + 1])
+                    time.sleep(self.dribble)
+            else:
+                sock.sendall(self.ok_answer)
             if rest:
                 upstream.sendall(rest)
                 conn.relayed_up += len(rest)
