@@ -548,3 +548,25 @@ def test_thirty_concurrent_sessions_through_squid_with_basic_auth(bridge, pki, v
         [r["error"] for r in records if r["error"]]
     assert len(new_connections(gw, before, 30)) == 30
     assert len(squid.tunnels_to(f"{SANDBOX}:{gw.port}", count=30, since=mark)) == 30, squid.access(mark)
+
+
+def test_a_password_with_colons_and_non_ascii_is_sent_whole(bridge, pki, via_pki, gw, tmp_path):
+    """Basic splits user and password at the first colon only: the rest of the line is the password."""
+    import base64
+    password = "pa:ss:wörd-9c1e"
+    recorder = HostileProxy("record", target=("127.0.0.1", gw.port)).start()
+    try:
+        creds = write_credentials(tmp_path / "proxy.credentials", password=password)
+        b = bridge(f"{SANDBOX}:443", upstream=via_upstream(pki, via_pki, f"http://{recorder.address}",
+                                                         credentials=creds), level="debug")
+        with b.connect() as s:
+            s.sendall(request_bytes("GET", "/colon", [("Host", SANDBOX), ("Connection", "close")]))
+            assert read_response(SockReader(s, 15)).status == 200
+        (conn,) = recorder.wait_connections(1)
+        (auth,) = conn.header("proxy-authorization")
+        scheme, _, token = auth.partition(" ")
+        assert scheme == "Basic" and base64.b64decode(token) == f"{PROXY_USER}:{password}".encode(), auth
+        b.wait_record()
+        assert_no_secret(b.session_log.read_text(), b.stderr(), secrets=[password, token])
+    finally:
+        recorder.stop()
