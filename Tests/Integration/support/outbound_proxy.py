@@ -377,9 +377,8 @@ class HostileProxy:
     """A threaded HTTP proxy on 127.0.0.1 that reads one CONNECT head and then, by `mode`:
 
       refuse               403 Forbidden
-      want_auth            407 with `Proxy-Authenticate: Basic realm="x"` (whatever was sent)
-      reject_credentials   407 with the same header, but only when Proxy-Authorization was sent (200 + relay
-                           without it would be odd: then also 407)
+      want_auth            407 with `Proxy-Authenticate: <authenticate>` (Basic realm="x" by default)
+      reject_credentials   the same 407 (a proxy that turns down whatever Proxy-Authorization it got)
       bad_gateway          502 Bad Gateway
       garbage              bytes that are not HTTP (an SSH banner, binary, a blank line), then silence
       overlong             `HTTP/1.1 200 OK` and `overlong` bytes of headers (100 KiB by default), then silence
@@ -387,9 +386,11 @@ class HostileProxy:
       close                closes the connection without answering
       close_after_200      answers 200, then closes at once (the gateway is never dialled)
       close_mid_tunnel     answers 200 and relays to `target`, and closes both sides once `cut` is set
-      record               answers 200 and relays to `target` (the CONNECT heads are recorded in every mode)
+      record               answers `ok_answer` (200 by default; with `dribble`, one byte per segment) and relays
+                           to `target`
 
-    At most PROXY_MAX_CONNECTIONS connections; each read and the whole life of a connection are bounded.
+    Every mode records the CONNECT head (`connections[i].head`, `heads()`). At most PROXY_MAX_CONNECTIONS
+    connections; each read and the whole life of a connection (`lifetime`) are bounded.
     """
 
     MODES = ("refuse", "want_auth", "reject_credentials", "bad_gateway", "garbage", "overlong", "silent", "close",
@@ -526,7 +527,7 @@ class HostileProxy:
             mode = self.mode
             if mode == "refuse":
                 sock.sendall(_answer("403 Forbidden", body=b"CONNECT to this host is not allowed here\n"))
-            elif mode == "want_auth" or (mode == "reject_credentials"):
+            elif mode in ("want_auth", "reject_credentials"):
                 body = b"credentials rejected\n" if sent_credentials else b"proxy authentication required\n"
                 sock.sendall(_answer("407 Proxy Authentication Required", [f"Proxy-Authenticate: {self.authenticate}"],
                                      body))
