@@ -8,8 +8,8 @@ each with its default policy, and the set of clients that get "No connection" mu
 - the notification listener's default (TLS 1.2 floor, forward-secret AEAD suites only): every client that cannot
   do TLS 1.2 with ECDHE/DHE-RSA and AES-GCM or ChaCha20.
 
-Java 6u45 (which cannot complete a DH group over 1024 bits) and OpenSSL 0.9.8y (an SSLv2-format ClientHello) are
-named on the legacy sides: they are the merchants' stacks. No legacy client is given DHE, whose 2048-bit group
+Java 6u45 (an SSLv2-format ClientHello, and no DH group over 1024 bits) and OpenSSL 0.9.8y (recorded by testssl
+with SSLv2 off: a TLS 1.0 hello with SNI) are named on the legacy sides: they are the merchants' stacks. No legacy client is given DHE, whose 2048-bit group
 they may not handle.
 
 Slow: one testssl run takes 90-130 s alone, so one module fixture starts the three at once and the tests read its
