@@ -70,7 +70,9 @@ def _verify_root(tmp_path: Path, unit_text: str | None = None) -> tuple[Path, st
     for link, target in (("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib")):
         if not (root / link).exists():
             (root / link).symlink_to(target)
-    shutil.copy2("/usr/bin/kill", root / "usr" / "bin" / "kill")
+    # ExecReload runs /bin/sh (its built-in kill): a minimal Debian has no /bin/kill (procps), and the
+    # unit must not need it
+    shutil.copy2("/bin/sh", root / "usr" / "bin" / "sh")
     shutil.copytree("/usr/lib/systemd/system", root / "usr" / "lib" / "systemd" / "system", symlinks=True)
     if unit_text is not None:
         (root / "etc" / "systemd" / "system" / "tls-bridge.service").write_text(unit_text)
@@ -134,10 +136,15 @@ def test_unit_with_the_low_port_drop_in_stays_at_most_2(tmp_path):
 def test_unit_settings():
     s = _unit_settings(UNIT.read_text())
     assert s["Type"] == ["notify"]
-    assert s["ExecStart"] == ["/usr/local/bin/tls-bridge run --config /etc/tls-bridge/tls-bridge.toml"]
-    # check first, so a broken config fails `systemctl reload` instead of only being logged by the bridge
-    assert s["ExecReload"] == ["/usr/local/bin/tls-bridge check --config /etc/tls-bridge/tls-bridge.toml",
-                               "/bin/kill -HUP $MAINPID"]
+    # /usr/bin: where the Debian package puts the binary (scripts/install rewrites it for its prefix)
+    assert s["ExecStart"] == ["/usr/bin/tls-bridge run --config /etc/tls-bridge/tls-bridge.toml"]
+    # check first, so a broken config fails `systemctl reload` instead of only being logged by the bridge;
+    # then the shell's built-in kill (no /bin/kill, i.e. no procps, needed); `$$` is systemd's escaped `$`
+    assert s["ExecReload"] == ["/usr/bin/tls-bridge check --config /etc/tls-bridge/tls-bridge.toml",
+                               "/bin/sh -c 'kill -HUP $$MAINPID'"]
+    assert not any("/bin/kill" in line or "/usr/local" in line for line in s["ExecReload"] + s["ExecStart"])
+    # the watchdog: pings come from the main process's threads, a hung process is aborted then killed
+    assert s["WatchdogSec"] == ["30s"] and s["NotifyAccess"] == ["main"] and s["TimeoutAbortSec"] == ["10s"]
     assert s["Restart"] == ["on-failure"]
     assert s["KillSignal"] == ["SIGTERM"]
     assert s["User"] == ["tls-bridge"] or s.get("DynamicUser") == ["yes"]
@@ -346,7 +353,12 @@ def test_install_lays_out_the_files(tmp_path):
     result = _staged_install(root)
     assert _mode(root / "usr/local/bin/tls-bridge") == 0o755
     unit = root / "etc/systemd/system/tls-bridge.service"
-    assert unit.read_text() == UNIT.read_text() and _mode(unit) == 0o644
+    # the default prefix is /usr/local: the unit's /usr/bin paths (the package's) follow it, nothing else changes
+    assert unit.read_text() == UNIT.read_text().replace("/usr/bin/tls-bridge", "/usr/local/bin/tls-bridge")
+    assert _mode(unit) == 0o644
+    s = _unit_settings(unit.read_text())
+    assert s["ExecStart"] == ["/usr/local/bin/tls-bridge run --config /etc/tls-bridge/tls-bridge.toml"]
+    assert s["ExecReload"][1] == "/bin/sh -c 'kill -HUP $$MAINPID'"
     assert (root / "etc/logrotate.d/tls-bridge").read_text() == LOGROTATE.read_text()
     config = root / "etc/tls-bridge/tls-bridge.toml"
     assert config.read_text() == (REPO / "conf/tls-bridge.toml").read_text()
