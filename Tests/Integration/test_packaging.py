@@ -286,12 +286,19 @@ def test_dockerfile_shape():
     for package in ("libevent-2.1-7", "libevent-openssl-2.1-7", "libevent-extra-2.1-7", "libevent-pthreads-2.1-7",
                     "libssl3", "libstdc++6", "ca-certificates"):
         assert package in install
-    assert re.search(r"^USER tls-bridge", base, re.M)
-    assert 'HEALTHCHECK' in base and '["tls-bridge", "check", "--config", "/etc/tls-bridge/tls-bridge.toml"]' in base
+    # numeric, so Kubernetes' runAsNonRoot can verify it is not root (hadolint DL3066)
+    assert re.search(r"^USER 10001:10001$", base, re.M)
+    # the health check asks the running process (its admin endpoint), not the config file
+    assert re.search(r'^HEALTHCHECK .* CMD \["tls-bridge", "health", "--config", "/etc/tls-bridge/tls-bridge.toml", '
+                     r'"--timeout", "3"\]$', base, re.M), base
+    assert '"check"' not in base.split("HEALTHCHECK", 1)[1].split("\n", 1)[0]
+    # the sample config is not world-readable, and has the admin endpoint the health check needs
+    assert "COPY --chown=0:10001 --chmod=0640 conf/tls-bridge.toml /etc/tls-bridge/tls-bridge.toml" in base
+    assert '[admin]\\nlisten = "127.0.0.1:9090"' in base
     assert re.search(r"^STOPSIGNAL SIGTERM$", base, re.M) and re.search(r"^EXPOSE 8080$", base, re.M)
     assert 'VOLUME ["/etc/tls-bridge"]' in base
     builder = "\n".join(stages[2][1])
-    assert "swift build -c release --static-swift-stdlib --product tls-bridge" in builder
+    assert "swift build -c release --static-swift-stdlib --disable-local-rpath --product tls-bridge" in builder
     for package in ("libevent-dev", "libssl-dev", "zlib1g-dev", "pkg-config"):
         assert package in builder
     local = "\n".join(stages[1][1])
