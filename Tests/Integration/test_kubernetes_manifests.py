@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -195,3 +197,48 @@ def test_the_shipped_config_passes_check(bridge_bin, pki, inbound_pki, tmp_path)
     result = run_cli(bridge_bin, "check", "--config", str(config))
     assert result.returncode == 0, result.stderr
     assert "notify" in result.stdout and "paygent-sandbox" in result.stdout
+
+
+# --- Kubernetes' own schemas (kubernetes-validate from PyPI, offline) -----------------------------------------
+
+KUBERNETES_VERSION = "1.29.0"  # the oldest with native sidecars (initContainers[].restartPolicy)
+REQUIREMENTS = Path(__file__).resolve().parent / "requirements-packaging.txt"
+
+
+def _kubernetes_validate() -> str:
+    venv = REPO / ".build-tools" / "packaging-venv"
+    binary = venv / "bin" / "kubernetes-validate"
+    if not binary.exists():
+        try:
+            if not (venv / "bin" / "pip").exists():
+                subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=120)
+            subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-r", str(REQUIREMENTS)], check=True,
+                           capture_output=True, timeout=300)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+            output = getattr(exc, "stderr", b"") or b""
+            pytest.skip(f"kubernetes-validate could not be installed from PyPI ({REQUIREMENTS.name}): "
+                        f"{exc}: {output.decode(errors='replace')[-300:]}")
+    return str(binary)
+
+
+def _validate(*paths: Path, version: str = KUBERNETES_VERSION) -> subprocess.CompletedProcess:
+    return subprocess.run([_kubernetes_validate(), "--strict", "-k", version, *map(str, paths)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_manifests_pass_kubernetes_schemas_strictly():
+    result = _validate(*sorted(K8S.glob("*.yaml")))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count(" passed ") == 5, result.stdout
+
+
+def test_kubernetes_validate_would_catch_a_mistake(tmp_path):
+    """The clean run above means something: a misspelt field fails, and so does a native sidecar on a
+    cluster too old for it."""
+    bad = tmp_path / "deployment.yaml"
+    bad.write_text((K8S / "deployment.yaml").read_text().replace("readOnlyRootFilesystem: true",
+                                                                  "readOnlyRootFileSystem: true", 1))
+    result = _validate(bad)
+    assert result.returncode != 0 and "readOnlyRootFileSystem" in result.stdout + result.stderr
+    old = _validate(K8S / "deployment.yaml", version="1.27.0")
+    assert old.returncode != 0 and "restartPolicy" in old.stdout + old.stderr
