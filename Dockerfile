@@ -7,8 +7,8 @@
 # The binary links the Swift runtime statically (--static-swift-stdlib), so the runtime image holds
 # only libevent, OpenSSL, zlib and the CA bundle. Config and certificates come from a volume at
 # /etc/tls-bridge (see conf/docker-compose.example.yml). The process runs as uid:gid 10001:10001
-# (numeric, so Kubernetes' runAsNonRoot can verify it): make key files readable by it (e.g. group
-# 10001, mode 0640).
+# (numeric, so Kubernetes' runAsNonRoot can verify it): make private keys owned by uid 10001 with mode
+# 0600 (tls-bridge refuses a key its group or others can read); certificates may be 0644.
 #
 # Health: `tls-bridge health` asks the running process's admin endpoint (GET /healthz on the config's
 # [admin] listen, 3 s timeout): a stopped, wedged or crashed bridge is unhealthy even though its config

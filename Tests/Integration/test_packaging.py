@@ -319,7 +319,7 @@ def test_dockerignore_lets_in_only_what_the_dockerfile_copies():
 def _compose_config_note() -> str:
     text = COMPOSE.read_text()
     lines = [l[len("#     "):] for l in text.splitlines() if l.startswith("#     ")]
-    return "\n".join(l for l in lines if not l.startswith(("chgrp", "http://")))
+    return "\n".join(l for l in lines if not l.startswith(("chgrp", "chown", "http://")))
 
 
 def test_compose_example_shape():
