@@ -70,9 +70,14 @@ def _mount_of(container: dict, volume: str) -> str:
 
 def test_every_manifest_parses_with_kind_and_name():
     documents = _documents()
-    assert {d["kind"] for d in documents} == {"ConfigMap", "Secret", "Deployment", "Service"}
+    assert {d["kind"] for d in documents} == {"Namespace", "ConfigMap", "Secret", "Deployment", "Service",
+                                              "NetworkPolicy"}
+    namespace = _one("Namespace")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     for document in documents:
         assert document["apiVersion"] and document["metadata"]["name"]
+        if document["kind"] != "Namespace":
+            assert document["metadata"]["namespace"] == namespace["metadata"]["name"], document["metadata"]["name"]
 
 
 def test_the_bridge_is_a_native_sidecar_started_before_the_merchant_app():
@@ -83,11 +88,13 @@ def test_the_bridge_is_a_native_sidecar_started_before_the_merchant_app():
     assert [c["name"] for c in spec["containers"]] == ["merchant"]
 
 
-@pytest.mark.parametrize("name", ["copy-keys", "tls-bridge"])
-def test_the_bridge_containers_are_locked_down(name):
+@pytest.mark.parametrize("name", ["copy-keys", "tls-bridge", "merchant"])
+def test_every_container_is_locked_down(name):
+    """The namespace enforces the "restricted" Pod Security Standard: the example app meets it too."""
     security = _container(name)["securityContext"]
     assert security["runAsNonRoot"] is True
-    assert security["runAsUser"] == IMAGE_UID and security["runAsGroup"] == IMAGE_UID
+    if name != "merchant":
+        assert security["runAsUser"] == IMAGE_UID and security["runAsGroup"] == IMAGE_UID
     assert security["allowPrivilegeEscalation"] is False
     assert security["readOnlyRootFilesystem"] is True
     assert security["capabilities"] == {"drop": ["ALL"]}
@@ -133,6 +140,16 @@ def test_the_service_reaches_the_notify_listener_port():
     assert named[target] == port
     labels = _pod()["metadata"]["labels"]
     assert all(labels.get(k) == v for k, v in service["spec"]["selector"].items())
+    # the NetworkPolicy lets in only the notify port, from the same sources the listener allows
+    policy = _one("NetworkPolicy")
+    assert all(labels.get(k) == v for k, v in policy["spec"]["podSelector"]["matchLabels"].items())
+    [rule] = policy["spec"]["ingress"]
+    assert [p["port"] for p in rule["ports"]] == [port]
+    assert [f["ipBlock"]["cidr"] for f in rule["from"]] == notify["allow_sources"]
+    # the backend is the app's port in the same pod
+    backend = next(b for b in config["backend"] if b["name"] == notify["backend"])
+    app_port = next(p["containerPort"] for p in _container("merchant")["ports"] if p["name"] == "http")
+    assert backend["address"] == f"127.0.0.1:{app_port}"
     assert service["spec"]["externalTrafficPolicy"] == "Local"  # allow_sources sees the gateway's address
     assert notify.get("allow_sources"), "a public notify listener narrows its sources"
     # the outbound listener stays on loopback: only the app in the same pod uses it
@@ -205,9 +222,9 @@ KUBERNETES_VERSION = "1.29.0"  # the oldest with native sidecars (initContainers
 REQUIREMENTS = Path(__file__).resolve().parent / "requirements-packaging.txt"
 
 
-def _kubernetes_validate() -> str:
+def _venv_tool(name: str) -> str:
     venv = REPO / ".build-tools" / "packaging-venv"
-    binary = venv / "bin" / "kubernetes-validate"
+    binary = venv / "bin" / name
     if not binary.exists():
         try:
             if not (venv / "bin" / "pip").exists():
@@ -216,20 +233,20 @@ def _kubernetes_validate() -> str:
                            capture_output=True, timeout=300)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
             output = getattr(exc, "stderr", b"") or b""
-            pytest.skip(f"kubernetes-validate could not be installed from PyPI ({REQUIREMENTS.name}): "
+            pytest.skip(f"{name} could not be installed from PyPI ({REQUIREMENTS.name}): "
                         f"{exc}: {output.decode(errors='replace')[-300:]}")
     return str(binary)
 
 
 def _validate(*paths: Path, version: str = KUBERNETES_VERSION) -> subprocess.CompletedProcess:
-    return subprocess.run([_kubernetes_validate(), "--strict", "-k", version, *map(str, paths)],
+    return subprocess.run([_venv_tool("kubernetes-validate"), "--strict", "-k", version, *map(str, paths)],
                           capture_output=True, text=True, timeout=120)
 
 
 def test_manifests_pass_kubernetes_schemas_strictly():
     result = _validate(*sorted(K8S.glob("*.yaml")))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count(" passed ") == 5, result.stdout
+    assert result.stdout.count(" passed ") == len(_documents()), result.stdout
 
 
 def test_kubernetes_validate_would_catch_a_mistake(tmp_path):
@@ -242,3 +259,31 @@ def test_kubernetes_validate_would_catch_a_mistake(tmp_path):
     assert result.returncode != 0 and "readOnlyRootFileSystem" in result.stdout + result.stderr
     old = _validate(K8S / "deployment.yaml", version="1.27.0")
     assert old.returncode != 0 and "restartPolicy" in old.stdout + old.stderr
+
+
+# --- checkov's Kubernetes policies (PyPI; offline with --skip-download) --------------------------------------
+
+def _checkov(directory: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([_venv_tool("checkov"), "-d", str(directory), "--framework", "kubernetes", "--compact",
+                           "--quiet", "--skip-download"], capture_output=True, text=True, timeout=300,
+                          env={"PATH": "/usr/bin:/bin", "BC_SKIP_MAPPING": "TRUE", "HOME": str(directory)})
+
+
+def test_checkov_finds_nothing_but_the_two_justified_skips(tmp_path):
+    result = _checkov(K8S)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"Failed checks: 0, Skipped checks: 2", result.stdout), result.stdout
+    annotations = _one("Deployment")["metadata"]["annotations"]
+    skips = {v.split("=", 1)[0]: v.split("=", 1)[1] for k, v in annotations.items() if k.startswith("checkov.io/skip")}
+    assert set(skips) == {"CKV_K8S_43", "CKV_K8S_15"} and all(len(reason) > 20 for reason in skips.values())
+
+
+def test_checkov_would_catch_a_mistake(tmp_path):
+    """The same manifests with the bridge allowed to escalate privileges fail."""
+    for path in K8S.glob("*.yaml"):
+        shutil.copy(path, tmp_path / path.name)
+    deployment = tmp_path / "deployment.yaml"
+    deployment.write_text(deployment.read_text().replace("allowPrivilegeEscalation: false",
+                                                         "allowPrivilegeEscalation: true", 1))
+    result = _checkov(tmp_path)
+    assert result.returncode != 0 and "CKV_K8S_20" in result.stdout, result.stdout
