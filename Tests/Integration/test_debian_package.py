@@ -200,12 +200,30 @@ def test_unpacks_into_a_scratch_root_with_dpkg(built, tmp_path):
     assert "/lib/systemd/system/tls-bridge.service" in listed
 
 
+def test_package_refuses_a_binary_with_a_runpath(tmp_path):
+    """SwiftPM links $ORIGIN in unless --disable-local-rpath: lintian refuses a custom library search path."""
+    _need("cc")
+    source = tmp_path / "stand-in.c"
+    source.write_text(STAND_IN)
+    binary = tmp_path / "tls-bridge"
+    subprocess.run(["cc", "-o", str(binary), str(source), "-Wl,-rpath,$ORIGIN", "-Wl,--no-as-needed",
+                    "-levent_openssl", "-levent_core", "-levent_extra", "-levent_pthreads", "-levent", "-lssl",
+                    "-lcrypto", "-lz"], check=True, capture_output=True, timeout=60)
+    result = subprocess.run([str(PACKAGE), "--binary", str(binary), "--out", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "--disable-local-rpath" in result.stderr, result.stderr
+    assert not list(tmp_path.glob("out/*.deb"))
+
+
 def test_package_refuses_a_binary_with_the_swift_runtime_linked_dynamically(tmp_path):
     """A debug build (or one without --static-swift-stdlib) would need /opt/swift on the target."""
     _need("dpkg-deb")
     debug = Path(os.environ.get("TLS_BRIDGE_BIN", REPO / ".build" / "debug" / "tls-bridge"))
     if not debug.is_file():
         pytest.skip(f"no debug build at {debug}")
+    if "libswiftCore" not in subprocess.run(["objdump", "-p", str(debug)], capture_output=True, text=True,
+                                            timeout=30).stdout:
+        pytest.skip(f"{debug} links the Swift runtime statically")
     result = subprocess.run([str(PACKAGE), "--binary", str(debug), "--out", str(tmp_path)], capture_output=True,
                             text=True, timeout=120)
     assert result.returncode != 0 and "--static-swift-stdlib" in result.stderr, result.stderr
