@@ -322,7 +322,8 @@ final class Dialer: BufferedStreamDelegate {
     private func handshakeFailed(_ failure: StreamFailure?) {
         let details = stream?.tlsDetails()
         let reason = failure?.text ?? "the upstream closed the connection during the TLS handshake"
-        var text = "TLS handshake with \(destination.name) at \(address.map(String.init(describing:)) ?? "?") failed: \(reason)"
+        let hop = via.map { "through the outbound proxy \($0.address)" } ?? "at \(address.map(String.init(describing:)) ?? "?")"
+        var text = "TLS handshake with \(destination.name) \(hop) failed: \(reason)"
         if let verification = details?.verification, verification != "ok" {
             text += "; certificate verify failed: \(verification)"
         }

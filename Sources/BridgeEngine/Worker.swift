@@ -33,8 +33,14 @@ final class Worker: SessionHost {
     private var drainDeadline: Timer?
     /// Ready connections to the upstreams of the current configuration, by upstream name.
     private var sparePools: [String: SparePool] = [:]
+    /// systemd's watchdog, when the unit asks for one: this loop beats on its own timer.
+    private let watchdog: Watchdog?
+    private var heartbeat: Timer?
+    /// Shutdown has begun.
+    private var draining = false
 
-    init(index: Int, runtime: BridgeRuntime, sockets: [ListeningSocket]) throws(ConfigError) {
+    init(index: Int, runtime: BridgeRuntime, sockets: [ListeningSocket], watchdog: Watchdog? = nil) throws(ConfigError) {
+        self.watchdog = watchdog
         self.index = index
         self.runtime = runtime
         self.loop = try EventLoop(dns: runtime.config.dns)
@@ -85,14 +91,30 @@ final class Worker: SessionHost {
     /// Runs the loop until `stop()`.
     func run() {
         openSparePools()
+        startHeartbeat()
         loop.run()
+        heartbeat?.cancel()
         closeSparePools()
+    }
+
+    /// Beats for the watchdog from this loop, so a loop that stops turning stops the pings.
+    private func startHeartbeat() {
+        guard let watchdog else { return }
+        let timer = Timer(loop: loop) { [unowned self] in
+            watchdog.beat(worker: self.index, now: EventLoop.monotonicMilliseconds())
+            self.heartbeat?.schedule(afterMilliseconds: watchdog.beatMilliseconds)
+        }
+        heartbeat = timer
+        watchdog.beat(worker: index, now: EventLoop.monotonicMilliseconds())
+        timer.schedule(afterMilliseconds: watchdog.beatMilliseconds)
     }
 
     /// Replaces the spare pools with the current configuration's (`preconnect`): spares of an
     /// older generation may carry its certificates or route, so they are closed, not reused.
     private func openSparePools() {
         closeSparePools()
+        // Shutting down: no new connections to the gateway, whatever a late reload says.
+        guard !draining else { return }
         let runtime = self.runtime
         for upstream in runtime.config.upstreams where upstream.preconnect > 0 {
             guard let context = runtime.upstreams[upstream.name] else { continue }
@@ -113,6 +135,7 @@ final class Worker: SessionHost {
     /// Stops accepting and lets open sessions finish for up to `drain_timeout`; then closes what is
     /// left (each logged with close "shutdown") and ends the loop. A second call closes at once.
     private func drain() {
+        draining = true
         listeners.removeAll()
         closeSparePools()
         guard drainDeadline == nil, !sessions.isEmpty else {
