@@ -37,7 +37,10 @@ public enum Bridge {
             try AdminServer(address: address, runtime: runtime)
         }
         try PrivilegeDrop.apply(user: runtime.config.user, group: runtime.config.group)
-        let launches = sockets.enumerated().map { WorkerLaunch(index: $0.offset, runtime: runtime, sockets: $0.element) }
+        let watchdog = Watchdog.fromEnvironment(workers: sockets.count, notifier: notifier)
+        let launches = sockets.enumerated().map {
+            WorkerLaunch(index: $0.offset, runtime: runtime, sockets: $0.element, watchdog: watchdog)
+        }
         launches.forEach { $0.start() }
         var errors: [ConfigError] = []
         for launch in launches {
@@ -193,13 +196,15 @@ private final class WorkerLaunch: @unchecked Sendable {
     let runtime: BridgeRuntime
     let sockets: [ListeningSocket]
     let mailbox = WorkerMailbox()
+    let watchdog: Watchdog?
     /// Signalled once the worker is running (or failed to start). `error` is written by the worker
     /// thread before the signal and read by the main thread after it.
     let ready = DispatchSemaphore(value: 0)
     var error: ConfigError?
     private var thread = pthread_t()
 
-    init(index: Int, runtime: BridgeRuntime, sockets: [ListeningSocket]) {
+    init(index: Int, runtime: BridgeRuntime, sockets: [ListeningSocket], watchdog: Watchdog?) {
+        self.watchdog = watchdog
         self.index = index
         self.runtime = runtime
         self.sockets = sockets
@@ -221,7 +226,7 @@ private final class WorkerLaunch: @unchecked Sendable {
     private func runWorker() {
         let worker: Worker
         do {
-            worker = try Worker(index: index, runtime: runtime, sockets: sockets)
+            worker = try Worker(index: index, runtime: runtime, sockets: sockets, watchdog: watchdog)
         } catch {
             sockets.forEach { close($0.fd) }
             self.error = error

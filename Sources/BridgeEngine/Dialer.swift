@@ -70,6 +70,8 @@ final class Dialer: BufferedStreamDelegate {
         var address: SocketAddress
         var tls: TLSDetails?
         var handshakeMilliseconds: Int?
+        /// Opened before the session asked: a spare of `preconnect`, this long ago.
+        var preconnectedMillisecondsAgo: Int64?
     }
 
     enum Event {
@@ -320,7 +322,8 @@ final class Dialer: BufferedStreamDelegate {
     private func handshakeFailed(_ failure: StreamFailure?) {
         let details = stream?.tlsDetails()
         let reason = failure?.text ?? "the upstream closed the connection during the TLS handshake"
-        var text = "TLS handshake with \(destination.name) at \(address.map(String.init(describing:)) ?? "?") failed: \(reason)"
+        let hop = via.map { "through the outbound proxy \($0.address)" } ?? "at \(address.map(String.init(describing:)) ?? "?")"
+        var text = "TLS handshake with \(destination.name) \(hop) failed: \(reason)"
         if let verification = details?.verification, verification != "ok" {
             text += "; certificate verify failed: \(verification)"
         }
@@ -414,8 +417,9 @@ extension Dialer.Failure {
         }
     }
 
-    /// What a merchant's HTTP client is told, in words, before OpenSSL's text.
-    func summary(destination: String) -> String {
+    /// What an HTTP client is told, in words, before OpenSSL's text: a merchant about the gateway
+    /// (`toGateway`), or the gateway about the merchant's server.
+    func summary(destination: String, toGateway: Bool = true) -> String {
         switch cause {
         case .timeout where step == .tunnel:
             return "the outbound proxy did not open a tunnel to \(destination) in time"
@@ -430,7 +434,7 @@ extension Dialer.Failure {
         case .handshake(let failure) where failure?.has(.handshakeFailure) == true:
             return "\(destination) offers no cipher allowed toward the gateway (TLS handshake failure)"
         default:
-            return "\(destination) could not be reached over TLS 1.2+"
+            return "\(destination) could not be reached\(toGateway ? " over TLS 1.2+" : "")"
         }
     }
 }

@@ -1,12 +1,16 @@
 import BridgeHTTP
 import BridgeIO
+import BridgeModel
 
-/// Carries absolute-form requests (`POST http://host/path HTTP/1.1`) from an http-proxy client to
-/// one upstream, keeping HTTP/1.1 framing on both sides so that keep-alive works and nothing is
-/// ever mixed between requests.
+/// Carries HTTP/1.x requests from one client to one destination, keeping the framing on both
+/// sides so that keep-alive works and nothing is ever mixed between requests. Two uses:
+/// absolute-form requests (`POST http://host/path HTTP/1.1`) from an http-proxy client to an
+/// upstream, and notifications from the gateway to the merchant's web server with the gateway's
+/// address in a header (`client_address_header`).
 ///
-/// Request heads are rewritten to origin form (`POST /path`, `Host` set, hop-by-hop headers gone);
-/// bodies and responses pass through unchanged, buffer to buffer. Responses are framed only to know
+/// Proxy request heads are rewritten to origin form (`POST /path`, `Host` set, hop-by-hop headers
+/// gone); notification heads keep everything but the client-address headers, replaced by the
+/// bridge's one. Bodies and responses pass through unchanged, buffer to buffer. Responses are framed only to know
 /// where each one ends: that is what allows a request for another host to wait until the current
 /// answers are delivered, and then move on to a new upstream session. One exception: an HTTP/1.0
 /// client never receives chunked framing (RFC 9112 §6.1), so a chunked response to one is passed
@@ -62,12 +66,22 @@ final class HTTPForwarder {
     /// for ever.
     static let maxRequestsInFlight = 32
 
-    /// The destination this connection is bound to: URL host (lowercased) and port.
-    private let host: String
-    private let port: UInt16
-    /// The `Host` header sent upstream.
-    private let hostHeader: String
-    private let authorize: (ProxyRequestHead) -> Bool
+    /// How request heads are checked and rewritten.
+    private enum RequestPolicy {
+        /// An http-proxy client's absolute-form requests for `host:port` (URL host lowercased), sent in
+        /// origin form with `hostHeader`, each checked by `authorize`.
+        case proxy(host: String, port: UInt16, hostHeader: String, authorize: (ProxyRequestHead) -> Bool)
+        /// Requests to the merchant's web server, with the peer's address set in `header`.
+        case originServer(header: ClientAddressHeader, value: String)
+    }
+
+    private let policy: RequestPolicy
+
+    /// The header it sets on requests to the merchant's web server, if that is its use.
+    var setsClientAddress: ClientAddressHeader? {
+        if case .originServer(let header, _) = policy { return header }
+        return nil
+    }
     private var requestBody = Body.none
     private var responseBody = Body.none
     private var inResponseBody = false
@@ -81,11 +95,15 @@ final class HTTPForwarder {
     private var upstreamBytes = 0
     private var downstreamBytes = 0
 
+    /// For an http-proxy client's requests to `host:port`.
     init(host: String, port: UInt16, authorize: @escaping (ProxyRequestHead) -> Bool) {
-        self.host = host
-        self.port = port
-        self.hostHeader = (port == 80 || port == 443) ? host : "\(host):\(port)"
-        self.authorize = authorize
+        policy = .proxy(host: host, port: port, hostHeader: (port == 80 || port == 443) ? host : "\(host):\(port)",
+                        authorize: authorize)
+    }
+
+    /// For requests to the merchant's web server from the peer at `address` (an IP literal).
+    init(settingClientAddress header: ClientAddressHeader, address: String) {
+        policy = .originServer(header: header, value: header.value(for: address))
     }
 
     /// Are responses still owed to the client?
@@ -139,15 +157,11 @@ final class HTTPForwarder {
                 case .invalid(let error):
                     return .rejected(error)
                 case .complete(let head):
-                    guard case .absolute(let scheme, let targetHost, let targetPort, _) = head.target, scheme == "http",
-                          targetHost == host, (targetPort ?? 80) == port else {
-                        return .nextHost
+                    let rewritten: [UInt8]
+                    switch rewrite(head) {
+                    case .success(let bytes): rewritten = bytes
+                    case .failure(let refusal): return refusal.outcome
                     }
-                    guard authorize(head) else { return .unauthorized }
-                    if head.method == "TRACE" || head.method == "TRACK" {
-                        return .rejected(HTTPParseError(status: 405, reason: "\(head.method) is not forwarded to the gateway"))
-                    }
-                    let rewritten = head.rewrittenForOrigin(host: hostHeader)
                     client.discardInput(head.headLength)
                     upstream.write(rewritten)
                     upstreamBytes += rewritten.count
@@ -179,6 +193,34 @@ final class HTTPForwarder {
             }
         }
         return .progressed
+    }
+
+    /// Why a head is not sent.
+    private struct Refusal: Error {
+        var outcome: Outcome
+    }
+
+    /// The head as it goes to the destination, or why it does not.
+    private func rewrite(_ head: ProxyRequestHead) -> Result<[UInt8], Refusal> {
+        switch policy {
+        case .proxy(let host, let port, let hostHeader, let authorize):
+            guard case .absolute(let scheme, let targetHost, let targetPort, _) = head.target, scheme == "http",
+                  targetHost == host, (targetPort ?? 80) == port else {
+                return .failure(Refusal(outcome: .nextHost))
+            }
+            guard authorize(head) else { return .failure(Refusal(outcome: .unauthorized)) }
+            if head.method == "TRACE" || head.method == "TRACK" {
+                return .failure(Refusal(outcome: .rejected(HTTPParseError(status: 405,
+                                                                           reason: "\(head.method) is not forwarded to the gateway"))))
+            }
+            return .success(head.rewrittenForOrigin(host: hostHeader))
+        case .originServer(let header, let value):
+            if case .authority = head.target {
+                return .failure(Refusal(outcome: .rejected(HTTPParseError(status: 400,
+                                                                           reason: "CONNECT is not delivered to the merchant's server"))))
+            }
+            return .success(head.rewrittenForOriginServer(setting: header.rawValue, to: value, removing: ClientAddressHeader.allNames))
+        }
     }
 
     /// Moves as many response bytes as are buffered, tracking where each response ends.

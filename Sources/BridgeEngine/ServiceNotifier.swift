@@ -18,6 +18,8 @@ public struct ServiceNotifier: Sendable {
     public func reloading() { send("RELOADING=1\nMONOTONIC_USEC=\(monotonicMicroseconds())") }
     /// Shutdown has started: listeners closed, open sessions draining.
     public func stopping(status: String) { send("STOPPING=1\nSTATUS=\(status)") }
+    /// Alive (`WatchdogSec=`): see `Watchdog`.
+    public func watchdog() { send("WATCHDOG=1") }
     /// A status line for `systemctl status`.
     public func status(_ text: String) { send("STATUS=\(text)") }
 

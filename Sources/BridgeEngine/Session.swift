@@ -95,6 +95,9 @@ final class Session: BufferedStreamDelegate {
     private var destinationConnected = false
     /// How long the upstream TLS handshake took, for the record and metrics.
     private var handshakeMilliseconds: Int?
+    /// How long the upstream connection had been waiting ready when this session took it (a
+    /// `preconnect` spare); nil when it was dialled for this session.
+    private var spareAgeMilliseconds: Int64?
     /// Why the upstream handshake failed, as `/metrics` labels it; nil if it did not fail.
     private(set) var handshakeFailureLabel: String?
     /// The merchant's (or gateway's) address, and the listener address it connected to.
@@ -197,6 +200,11 @@ final class Session: BufferedStreamDelegate {
             destination = .upstream(context)
         } else if let backendName = listener.backend, let backend = runtime.backends[backendName] {
             destination = .backend(backend)
+            if let header = listener.clientAddressHeader, let peer = downstreamPeer {
+                // Each notification is framed, so the merchant's server is told the gateway's
+                // address in a header on every request (and never one the peer wrote itself).
+                forwarder = HTTPForwarder(settingClientAddress: header, address: peer.ipText)
+            }
         } else if let name = listener.upstreamName(forServerName: serverName), let context = runtime.upstreams[name] {
             destination = .upstream(context)
         } else {
@@ -230,12 +238,15 @@ final class Session: BufferedStreamDelegate {
             destinationConnected = failure.connected
             upstreamTLS = failure.tls ?? upstreamTLS
             handshakeFailureLabel = failure.handshakeLabel
-            failUpstream(failure.close, error: failure.error, summary: failure.summary(destination: destination?.name ?? "the gateway"))
+            let toGateway = destination?.upstreamName != nil
+            let name = destination.map { toGateway ? $0.name : "the merchant's server (backend \($0.name))" } ?? "the gateway"
+            failUpstream(failure.close, error: failure.error, summary: failure.summary(destination: name, toGateway: toGateway))
         case .ready(let ready):
             dialled = ready.address
             destinationConnected = true
             upstreamTLS = ready.tls
             handshakeMilliseconds = ready.handshakeMilliseconds
+            spareAgeMilliseconds = ready.preconnectedMillisecondsAgo
             ready.stream.delegate = self
             ready.stream.setInputLimit(inputLimit)
             state = .open(upstream: ready.stream)
@@ -540,6 +551,8 @@ final class Session: BufferedStreamDelegate {
             verify: tls?.verification, clientCert: presented ? destination?.clientCertificateSubject : nil,
             closeNotify: upstreamSentCloseNotify, handshakeMs: handshakeMilliseconds)
         upstream.via = destination?.via?.description
+        upstream.clientAddressHeader = forwarder?.setsClientAddress?.rawValue
+        upstream.spareAgeMs = spareAgeMilliseconds.map(Int.init)
         return upstream
     }
 }

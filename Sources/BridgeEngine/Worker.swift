@@ -31,8 +31,16 @@ final class Worker: SessionHost {
     private var lastAcceptErrorLog: Int64 = -1_000_000
     /// Set once shutdown began: the loop ends when the last session does (or at the deadline).
     private var drainDeadline: Timer?
+    /// Ready connections to the upstreams of the current configuration, by upstream name.
+    private var sparePools: [String: SparePool] = [:]
+    /// systemd's watchdog, when the unit asks for one: this loop beats on its own timer.
+    private let watchdog: Watchdog?
+    private var heartbeat: Timer?
+    /// Shutdown has begun.
+    private var draining = false
 
-    init(index: Int, runtime: BridgeRuntime, sockets: [ListeningSocket]) throws(ConfigError) {
+    init(index: Int, runtime: BridgeRuntime, sockets: [ListeningSocket], watchdog: Watchdog? = nil) throws(ConfigError) {
+        self.watchdog = watchdog
         self.index = index
         self.runtime = runtime
         self.loop = try EventLoop(dns: runtime.config.dns)
@@ -68,6 +76,7 @@ final class Worker: SessionHost {
     /// close, added ones start from the sockets the main thread bound.
     private func apply(_ runtime: BridgeRuntime, newSockets: [ListeningSocket]) {
         self.runtime = runtime
+        openSparePools()
         let wanted = Dictionary(runtime.config.listeners.map { ($0.listen, $0) }, uniquingKeysWith: { first, _ in first })
         for address in Array(listeners.keys) {
             if let config = wanted[address] {
@@ -81,13 +90,54 @@ final class Worker: SessionHost {
 
     /// Runs the loop until `stop()`.
     func run() {
+        openSparePools()
+        startHeartbeat()
         loop.run()
+        heartbeat?.cancel()
+        closeSparePools()
+    }
+
+    /// Beats for the watchdog from this loop, so a loop that stops turning stops the pings.
+    private func startHeartbeat() {
+        guard let watchdog else { return }
+        let timer = Timer(loop: loop) { [unowned self] in
+            watchdog.beat(worker: self.index, now: EventLoop.monotonicMilliseconds())
+            self.heartbeat?.schedule(afterMilliseconds: watchdog.beatMilliseconds)
+        }
+        heartbeat = timer
+        watchdog.beat(worker: index, now: EventLoop.monotonicMilliseconds())
+        timer.schedule(afterMilliseconds: watchdog.beatMilliseconds)
+    }
+
+    /// Replaces the spare pools with the current configuration's (`preconnect`): spares of an
+    /// older generation may carry its certificates or route, so they are closed, not reused.
+    private func openSparePools() {
+        closeSparePools()
+        // Shutting down: no new connections to the gateway, whatever a late reload says.
+        guard !draining else { return }
+        let runtime = self.runtime
+        for upstream in runtime.config.upstreams where upstream.preconnect > 0 {
+            guard let context = runtime.upstreams[upstream.name] else { continue }
+            let pool = SparePool(upstream: upstream.name, count: upstream.preconnect, maxAge: upstream.preconnectMaxAge,
+                                 clock: clock, dial: { [unowned self] report in
+                                     self.dialer(for: .upstream(context), runtime: runtime, preamble: nil, report: report)
+                                 }, warn: { [logger = runtime.logger] message in logger.warning("\(message)") })
+            sparePools[upstream.name] = pool
+            pool.start()
+        }
+    }
+
+    private func closeSparePools() {
+        for pool in sparePools.values { pool.close() }
+        sparePools.removeAll()
     }
 
     /// Stops accepting and lets open sessions finish for up to `drain_timeout`; then closes what is
     /// left (each logged with close "shutdown") and ends the loop. A second call closes at once.
     private func drain() {
+        draining = true
         listeners.removeAll()
+        closeSparePools()
         guard drainDeadline == nil, !sessions.isEmpty else {
             closeRemainingSessions()
             return
@@ -145,8 +195,19 @@ final class Worker: SessionHost {
         session.start()
     }
 
+    /// A ready spare when the upstream has one for this configuration generation (see `SparePool`),
+    /// else a dial.
     func dial(_ destination: Destination, runtime: BridgeRuntime, preamble: [UInt8]?,
               report: @escaping (Dialer.Event) -> Void) -> any Dialing {
+        if preamble == nil, runtime === self.runtime, let name = destination.upstreamName,
+           let taken = sparePools[name]?.take() {
+            return SpareHandOver(taken, report: report)
+        }
+        return dialer(for: destination, runtime: runtime, preamble: preamble, report: report)
+    }
+
+    private func dialer(for destination: Destination, runtime: BridgeRuntime, preamble: [UInt8]?,
+                        report: @escaping (Dialer.Event) -> Void) -> Dialer {
         Dialer(to: destination, via: destination.upstreamName.flatMap { runtime.outboundProxies[$0] }, loop: loop,
                limits: runtime.config.limits, isOwnAddress: { runtime.isOwnListener($0) }, preamble: preamble, report: report)
     }

@@ -128,4 +128,32 @@ public struct ProxyRequestHead: Sendable, Equatable {
         output += [ASCII.cr, ASCII.lf]
         return output
     }
+
+    /// The head to deliver to an origin server behind the bridge (a notification to the merchant's
+    /// web server), with the peer's address in one header the bridge vouches for.
+    ///
+    /// The request line keeps the method and the version as sent (an absolute-form target goes in
+    /// origin form, which every origin server reads). Every header whose name is in `removing`
+    /// (compared case-insensitively: whatever the peer claimed about addresses) is dropped; then
+    /// `header: value` is added, once, after the peer's headers. Nothing else changes.
+    public func rewrittenForOriginServer(setting header: String, to value: String, removing names: [String]) -> [UInt8] {
+        let dropped = Set(names.map(\.asciiLowercased))
+        var output: [UInt8] = []
+        output.reserveCapacity(headLength + header.utf8.count + value.utf8.count + 8)
+        output += method.utf8
+        output.append(ASCII.space)
+        output += target.originFormText.utf8
+        output += (version == .http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n").utf8
+        for field in headers where !dropped.contains(field.name.asciiLowercased) {
+            output += field.name.utf8
+            output += [ASCII.colon, ASCII.space]
+            output += field.value.utf8
+            output += [ASCII.cr, ASCII.lf]
+        }
+        output += header.utf8
+        output += [ASCII.colon, ASCII.space]
+        output += value.utf8.filter { ASCII.isFieldValueChar($0) && $0 != ASCII.tab }
+        output += [ASCII.cr, ASCII.lf, ASCII.cr, ASCII.lf]
+        return output
+    }
 }

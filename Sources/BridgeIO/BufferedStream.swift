@@ -328,6 +328,20 @@ public final class BufferedStream {
 
     /// Bytes waiting in the input buffer.
     public var inputLength: Int { evbuffer_get_length(bufferevent_get_input(bev)) }
+
+    /// Has the peer stayed silent: nothing buffered or pending in TLS, and the socket open with
+    /// nothing unread (peeked, not read)? A connection that waited unused (a spare) is fit to carry
+    /// a session only then: anything else is the peer closing (FIN, reset, close_notify) or
+    /// speaking unasked, and no byte of a session may go to it.
+    public var peerIsSilent: Bool {
+        guard !freed, inputLength == 0 else { return false }
+        if let ssl, SSL_pending(ssl) > 0 { return false }
+        let fd = bufferevent_getfd(underlying ?? bev)
+        guard fd >= 0 else { return false }
+        var byte: UInt8 = 0
+        let peeked = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        return peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
+    }
     /// Bytes queued for the peer, not yet written (for a TLS filter, also the encrypted bytes
     /// queued below it).
     public var outputLength: Int {

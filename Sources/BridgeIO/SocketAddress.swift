@@ -88,6 +88,14 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
         }
     }
 
+    /// The IP alone, as text (`127.0.0.2`, `2001:db8::1`: no brackets, no port).
+    public var ipText: String {
+        let text = description
+        guard let colon = text.lastIndex(of: ":") else { return text }
+        let host = text[..<colon]
+        return host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : String(host)
+    }
+
     /// `IP:port`, with brackets around IPv6.
     public var description: String {
         var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)

@@ -172,11 +172,26 @@ public struct UpstreamConfig: Sendable, Equatable, Codable {
     public var via: HostPort?
     /// File with the one `user:password` line sent to `via` as Basic credentials (owner-only).
     public var viaCredentialsFile: String?
+    /// Connections each worker keeps open to this upstream, handshaken and verified, ready for the
+    /// next session (`preconnect`; 0 turns it off). See `UpstreamConfig.defaultPreconnect`.
+    public var preconnect: Int
+    /// The longest a ready connection waits for a session before it is closed and replaced.
+    public var preconnectMaxAge: Duration
+
+    /// One spare per worker: a payment call then costs one round trip to the gateway instead of
+    /// three (TCP, TLS, request), for one idle connection per worker that the gateway holds anyway
+    /// between calls. More only help bursts of calls arriving at once.
+    public static let defaultPreconnect = 1
+    /// Below the shortest common server limit for a connection that has sent no request: Apache's
+    /// mod_reqtimeout (on by default in Debian) allows 20 s for the first request head, nginx
+    /// (client_header_timeout) 60 s. A spare is closed and replaced before a server would close it.
+    public static let defaultPreconnectMaxAge = Duration.seconds(15)
 
     public init(name: String, address: HostPort, serverName: String? = nil, caFile: String? = nil,
                 clientCert: String? = nil, clientKey: String? = nil, clientKeyPasswordFile: String? = nil,
                 minVersion: UpstreamTLSVersion = .tls12, ciphers: String? = nil, ciphersuites: String? = nil,
-                via: HostPort? = nil, viaCredentialsFile: String? = nil) {
+                via: HostPort? = nil, viaCredentialsFile: String? = nil, preconnect: Int = Self.defaultPreconnect,
+                preconnectMaxAge: Duration = Self.defaultPreconnectMaxAge) {
         self.name = name
         self.address = address
         self.serverName = serverName
@@ -189,6 +204,8 @@ public struct UpstreamConfig: Sendable, Equatable, Codable {
         self.ciphersuites = ciphersuites
         self.via = via
         self.viaCredentialsFile = viaCredentialsFile
+        self.preconnect = preconnect
+        self.preconnectMaxAge = preconnectMaxAge
     }
 
     /// The name sent as SNI and verified in the certificate: `serverName`, else the host of `address`.
@@ -232,6 +249,9 @@ public struct ListenerConfig: Sendable, Equatable, Codable {
     public var allowSources: [AddressRange]
     /// PROXY protocol header sent to a backend first, so it sees the real client address.
     public var proxyProtocol: ProxyProtocolVersion?
+    /// The HTTP header that tells a backend the gateway's address, on every request (for web
+    /// servers that cannot read a PROXY protocol header).
+    public var clientAddressHeader: ClientAddressHeader?
     /// http-proxy: file of `user:password` lines; Basic proxy authentication is required when set.
     public var proxyAuthFile: String?
     /// Binding anything but a loopback address needs this, since the listener carries the merchant's
@@ -241,7 +261,9 @@ public struct ListenerConfig: Sendable, Equatable, Codable {
     public init(name: String, listen: HostPort, accept: AcceptMode = .plain, upstream: String?,
                 routes: [String: String] = [:], tls: DownstreamTLSConfig? = nil, backend: String? = nil,
                 allowSources: [AddressRange] = [], proxyProtocol: ProxyProtocolVersion? = nil,
-                proxyAuthFile: String? = nil, unsafeListenPublic: Bool = false) {
+                proxyAuthFile: String? = nil, unsafeListenPublic: Bool = false,
+                clientAddressHeader: ClientAddressHeader? = nil) {
+        self.clientAddressHeader = clientAddressHeader
         self.name = name
         self.listen = listen
         self.accept = accept
@@ -301,6 +323,29 @@ public struct ListenerConfig: Sendable, Equatable, Codable {
 }
 
 /// PROXY protocol versions a listener can send to its backend.
+/// `client_address_header`: how a backend learns the address a notification came from.
+public enum ClientAddressHeader: String, Sendable, Equatable, Codable, CaseIterable {
+    /// `X-Forwarded-For: 203.0.113.5` (Apache mod_remoteip / mod_rpaf, nginx realip, IIS ARR).
+    case xForwardedFor = "X-Forwarded-For"
+    /// `X-Real-IP: 203.0.113.5` (nginx realip).
+    case xRealIP = "X-Real-IP"
+    /// `Forwarded: for=203.0.113.5` (RFC 7239).
+    case forwarded = "Forwarded"
+
+    /// Every header that claims a client address: the bridge removes all of them from what the
+    /// peer sent, whichever one it sets, so no handler reading any of them can be told a spoofed one.
+    public static let allNames: [String] = allCases.map(\.rawValue)
+
+    /// The header line's value for `address` (an IP literal, no port).
+    public func value(for address: String) -> String {
+        switch self {
+        case .xForwardedFor, .xRealIP: address
+        // RFC 7239 §6: an IPv6 address is quoted and bracketed.
+        case .forwarded: address.contains(":") ? "for=\"[\(address)]\"" : "for=\(address)"
+        }
+    }
+}
+
 public enum ProxyProtocolVersion: String, Sendable, Equatable, Codable {
     /// The text header: `PROXY TCP4 src dst sport dport\r\n`.
     case v1

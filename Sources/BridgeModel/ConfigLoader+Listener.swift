@@ -1,7 +1,7 @@
 /// `[[listener]]` entries: where merchants connect, and which upstream each listener feeds.
 extension ConfigLoader {
     static let listenerKeys = ["name", "listen", "accept", "upstream", "routes", "backend", "allow_sources", "proxy_protocol",
-                               "proxy_auth", "unsafe_listen_public"] + tlsListenerKeys
+                               "proxy_auth", "unsafe_listen_public", "client_address_header"] + tlsListenerKeys
 
     /// `declaresNone` is true when the file has no `listener` key or an empty list; a `listener`
     /// of the wrong type has already been reported and is not reported twice.
@@ -85,14 +85,16 @@ extension ConfigLoader {
                 listeners.append(ListenerConfig(name: name, listen: listen, accept: accept, upstream: upstream,
                                                 routes: routes, tls: tls, backend: inbound.backend,
                                                 allowSources: allowSources, proxyProtocol: inbound.proxyProtocol,
-                                                proxyAuthFile: proxyAuthFile, unsafeListenPublic: unsafePublic))
+                                                proxyAuthFile: proxyAuthFile, unsafeListenPublic: unsafePublic,
+                                                clientAddressHeader: inbound.clientAddressHeader))
             }
         }
         return listeners
     }
 
     /// `backend` and `proxy_protocol`: an inbound listener delivers to one backend, never to an upstream.
-    private static func readInbound(_ entry: TableReader, backendNames: Set<String>) -> (backend: String?, proxyProtocol: ProxyProtocolVersion?) {
+    private static func readInbound(_ entry: TableReader, backendNames: Set<String>)
+        -> (backend: String?, proxyProtocol: ProxyProtocolVersion?, clientAddressHeader: ClientAddressHeader?) {
         let backend = entry.string("backend").flatMap { target -> String? in
             guard backendNames.contains(target) else {
                 var message = "\"\(target)\" does not name a [[backend]]"
@@ -121,7 +123,21 @@ extension ConfigLoader {
         if entry.contains("proxy_protocol") && !entry.contains("backend") {
             entry.diagnostics.add(entry.key("proxy_protocol"), "only applies to listeners with a backend: the gateway would not understand it")
         }
-        return (backend, proxyProtocol)
+        // Allowed together with proxy_protocol: both carry the same address, at two layers (a load
+        // balancer in front of the web server may read one, the application the other).
+        let header = entry.string("client_address_header").flatMap { text -> ClientAddressHeader? in
+            guard let header = ClientAddressHeader.allCases.first(where: { $0.rawValue.lowercased() == text.lowercased() }) else {
+                entry.diagnostics.add(entry.key("client_address_header"), "\"\(text)\" is not a header the bridge sets; use"
+                    + " \"X-Forwarded-For\" (Apache mod_remoteip or mod_rpaf, nginx realip, IIS), \"X-Real-IP\" or \"Forwarded\"")
+                return nil
+            }
+            return header
+        }
+        if entry.contains("client_address_header") && !entry.contains("backend") {
+            entry.diagnostics.add(entry.key("client_address_header"), "only applies to listeners with a backend: it tells the"
+                + " merchant's web server where a notification came from")
+        }
+        return (backend, proxyProtocol, header)
     }
 
     /// `allow_sources`: CIDR ranges of peers allowed to connect.

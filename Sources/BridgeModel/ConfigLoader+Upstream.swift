@@ -6,6 +6,7 @@ extension ConfigLoader {
     static let upstreamKeys = [
         "name", "address", "server_name", "ca_file", "client_cert", "client_key", "client_key_password_file",
         "min_version", "ciphers", "ciphersuites", "via", "via_credentials",
+        "preconnect", "preconnect_max_age",
     ]
 
     /// The valid upstreams, and every usable name (including entries with other errors, so that
@@ -71,13 +72,34 @@ extension ConfigLoader {
         if entry.contains("via_credentials") && !entry.contains("via") {
             entry.diagnostics.add(entry.key("via_credentials"), "is set without via; set via to the proxy these credentials are for")
         }
+        let preconnect = entry.integer("preconnect", atLeast: 0).flatMap { count -> Int? in
+            guard count <= maximumPreconnect else {
+                entry.diagnostics.add(entry.key("preconnect"), "\(count) is more than \(maximumPreconnect) spare connections per"
+                    + " worker; one serves sporadic payment calls, a few serve bursts")
+                return nil
+            }
+            return count
+        }
+        let maxAge = entry.duration("preconnect_max_age").flatMap { age -> Duration? in
+            guard age >= .seconds(1), age <= .seconds(300) else {
+                entry.diagnostics.add(entry.key("preconnect_max_age"), "must be between 1s and 300s; keep it below the time the"
+                    + " gateway lets an idle connection live before its first request (default 15s)")
+                return nil
+            }
+            return age
+        }
 
         guard let name, let address else { return nil }
         return UpstreamConfig(name: name, address: address, serverName: serverName, caFile: caFile,
                               clientCert: clientCert, clientKey: clientKey, clientKeyPasswordFile: passwordFile,
                               minVersion: minVersion ?? .tls12, ciphers: ciphers, ciphersuites: suites,
-                              via: via, viaCredentialsFile: viaCredentials)
+                              via: via, viaCredentialsFile: viaCredentials,
+                              preconnect: preconnect ?? UpstreamConfig.defaultPreconnect,
+                              preconnectMaxAge: maxAge ?? UpstreamConfig.defaultPreconnectMaxAge)
     }
+
+    /// The most spare connections per worker and upstream.
+    static let maximumPreconnect = 16
 
     /// `via`: `"http://host:port"`, the proxy's own address (the tunnel inside it is TLS to the gateway).
     private static func proxyURL(_ text: String, entry: TableReader) -> HostPort? {

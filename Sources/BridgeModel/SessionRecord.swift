@@ -119,6 +119,13 @@ public struct SessionRecord: Codable, Sendable, Equatable {
         @NullIfAbsent public var closeNotify: Bool?
         /// Milliseconds the TLS handshake took (from TCP connected to handshake done).
         @NullIfAbsent public var handshakeMs: Int?
+        /// How long the connection had been open and ready before this session took it (a
+        /// `preconnect` spare: its handshake was not on the session's path); `nil` when it was
+        /// dialled for the session.
+        @NullIfAbsent public var spareAgeMs: Int?
+        /// Inbound: the header that told the merchant's server the peer's address on every request
+        /// (`client_address_header`), or `nil` when none was set.
+        @NullIfAbsent public var clientAddressHeader: String?
 
         public init(name: String?, address: String? = nil, serverName: String? = nil, protocol: String? = nil,
                     cipher: String? = nil, resumed: Bool = false, peer: String? = nil, peerIssuer: String? = nil,
@@ -142,7 +149,7 @@ public struct SessionRecord: Codable, Sendable, Equatable {
         enum CodingKeys: String, CodingKey {
             case name, address, via, serverName = "server_name", `protocol`, cipher, resumed, peer
             case peerIssuer = "peer_issuer", verify, clientCert = "client_cert", closeNotify = "close_notify"
-            case handshakeMs = "handshake_ms"
+            case handshakeMs = "handshake_ms", spareAgeMs = "spare_age_ms", clientAddressHeader = "client_address_header"
         }
     }
 

@@ -51,6 +51,7 @@ struct CheckCommand: ParsableCommand {
         if let upstream = listener.upstream { line += ", default upstream \(upstream)" }
         if let backend = listener.backend {
             line += ", delivers to backend \(backend)" + (listener.proxyProtocol.map { " with PROXY protocol \($0.rawValue)" } ?? "")
+                + (listener.clientAddressHeader.map { ", the peer's address in \($0.rawValue) on every request" } ?? "")
         }
         if !listener.allowSources.isEmpty { line += ", only from \(listener.allowSources.map(\.description).joined(separator: ", "))" }
         if !routes.isEmpty { line += ", routes \(routes.joined(separator: ", "))" }

@@ -131,6 +131,9 @@ final class StandInDial: Dialing {
 
     func start() { started = true }
 
+    /// Has the test answered it (connected or failed)?
+    var answered: Bool { report == nil && !cancelled }
+
     func cancel() {
         cancelled = true
         report = nil

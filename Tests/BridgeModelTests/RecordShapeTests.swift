@@ -22,8 +22,8 @@ struct RecordShapeTests {
         let upstream = try #require(record["upstream"] as? [String: Any])
         #expect(downstream.keys.sorted() == ["address", "cipher", "client_cert", "connect", "http_status", "offered",
                                              "protocol", "request_host", "sni"])
-        #expect(upstream.keys.sorted() == ["address", "cipher", "client_cert", "close_notify", "handshake_ms", "name",
-                                           "peer", "peer_issuer", "protocol", "resumed", "server_name", "verify", "via"])
+        #expect(upstream.keys.sorted() == ["address", "cipher", "client_address_header", "client_cert", "close_notify", "handshake_ms", "name",
+                                           "peer", "peer_issuer", "protocol", "resumed", "server_name", "spare_age_ms", "verify", "via"])
         #expect(downstream["sni"] is NSNull && upstream["name"] is NSNull && record["error"] is NSNull)
         // `prev` is the one key that is absent rather than null: it exists only in chained logs.
         #expect(record["prev"] == nil)

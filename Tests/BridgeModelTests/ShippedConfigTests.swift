@@ -28,7 +28,8 @@ struct ShippedConfigTests {
         let whole = try String(contentsOfFile: Self.path, encoding: .utf8)
         // The examples at the end show what to write, not the defaults.
         let text = String(whole[..<(whole.range(of: "# ==== Examples below")?.lowerBound ?? whole.endIndex)])
-        let fileKeys = ["ca_file", "client_cert", "client_key", "client_key_password_file"]
+        // File paths, and the outbound proxy (which has no default: its line shows what to write).
+        let fileKeys = ["ca_file", "client_cert", "client_key", "client_key_password_file", "via", "via_credentials"]
         let uncommented = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> Substring in
             guard line.hasPrefix("# "), line.contains(" = ") else { return line }
             let setting = line.dropFirst(2)

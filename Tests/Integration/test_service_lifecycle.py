@@ -70,6 +70,29 @@ def test_ready_reloading_and_stopping_reach_the_notify_socket(upstream, bridge, 
         notify.close()
 
 
+def test_every_worker_loop_keeps_the_watchdog_fed(upstream, bridge, tmp_path):
+    """WatchdogSec= in the unit sets WATCHDOG_USEC: WATCHDOG=1 arrives again and again while both worker loops
+    turn (a loop that stops would stop them: tested in the engine's unit tests; under a real systemd in
+    scripts/systemd-test)."""
+    gw = upstream(name="gw")
+    notify = NotifySocket(str(tmp_path / "notify.sock"))
+    try:
+        b = bridge(gw.address, workers=2, start=False)
+        b.env = {"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "600000"}
+        b.start()
+        notify.wait_for("READY")
+        pings, deadline = 0, time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            try:
+                pings += notify.sock.recv(4096) == b"WATCHDOG=1"
+            except socket.timeout:
+                pass
+        assert pings >= 4, f"{pings} watchdog pings in 1.5 s with WATCHDOG_USEC = 0.6 s"
+        assert echo_once(b) == b"ping"
+    finally:
+        notify.close()
+
+
 def test_reload_adds_a_listener_without_disturbing_an_open_session(upstream, bridge):
     server = upstream()
     b = bridge(server.address)

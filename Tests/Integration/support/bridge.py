@@ -25,8 +25,8 @@ CLI_TIMEOUT = 20.0
 RECORD_KEYS = {"time", "session", "direction", "listener", "downstream", "upstream", "bytes", "duration_ms",
                "phase", "close", "error", "hint"}
 UPSTREAM_KEYS = {"name", "address", "server_name", "protocol", "cipher", "resumed", "peer", "peer_issuer",
-                 "verify", "client_cert"}
-PHASES = {"accept", "downstream_handshake", "resolve", "connect", "handshake", "open", "drain"}
+                 "verify", "client_cert", "via", "spare_age_ms"}
+PHASES = {"accept", "downstream_handshake", "resolve", "connect", "tunnel", "handshake", "open", "drain"}
 CLOSES = {"downstream_eof", "upstream_eof", "idle_timeout", "connect_timeout", "handshake_timeout",
           "upstream_error", "downstream_error", "refused", "limit", "shutdown"}
 
@@ -66,6 +66,10 @@ def to_toml(config: dict) -> str:
 
     A dict inside a table is written as a sub-table after the table's own keys ([listener.routes],
     [listener.certificates."name"]); keys that are not bare TOML keys are quoted.
+
+    Every [[upstream]] gets `preconnect = 0` unless it sets the key: a spare connection is one the
+    gateway fixture sees without any session, which tests about anything else must not have to count.
+    The tests of `preconnect` set it.
     """
     lines: list[str] = []
     tables, arrays = [], []
@@ -80,6 +84,8 @@ def to_toml(config: dict) -> str:
         lines += ["", f"[{key}]"] + _toml_subtables(key, table)
     for key, items in arrays:
         for table in items:
+            if key == "upstream" and "preconnect" not in table:
+                table = {**table, "preconnect": 0}
             lines += ["", f"[[{key}]]"] + _toml_subtables(key, table)
     return "\n".join(lines) + "\n"
 

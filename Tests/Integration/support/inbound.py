@@ -140,6 +140,7 @@ class BackendConnection:
     sni: str | None = None
     first_bytes: bytes = b""              # the first application bytes after any PROXY header / handshake
     request_line: str | None = None
+    raw_head: bytes = b""                 # the request head exactly as received, without the final CRLF CRLF
     headers: dict = field(default_factory=dict)
     body: bytes = b""
     body_sha256: str | None = None
@@ -238,6 +239,7 @@ class HttpBackend(ThreadedServer):
                     conn.error = "request head too long"
                     return
             head, body = bytes(head).split(b"\r\n\r\n", 1)
+            conn.raw_head = head
             lines = head.decode("latin-1").split("\r\n")
             conn.request_line = lines[0]
             conn.headers = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:] if ":" in l)}

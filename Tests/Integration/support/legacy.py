@@ -221,22 +221,23 @@ def refused_handshake(b, ctx: ssl.SSLContext, sni: str | None = SANDBOX, payload
         return exc
 
 
-def run_tool(args: list[str], *, stdin: bytes = b"", timeout: float = CLIENT_TIMEOUT) -> subprocess.CompletedProcess:
+def run_tool(args: list[str], *, stdin: bytes = b"", timeout: float = CLIENT_TIMEOUT,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run(args, input=stdin, capture_output=True, timeout=timeout)
+        return subprocess.run(args, input=stdin, capture_output=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired as exc:
         raise AssertionError(f"{args[0]} did not finish within {timeout} s; stdout tail={exc.stdout[-500:]!r} "
                              f"stderr tail={exc.stderr[-2000:] if exc.stderr else b''!r}") from None
 
 
 def s_client(port: int, *args: str, stdin: bytes = b"", quiet: bool = True,
-             timeout: float = CLIENT_TIMEOUT) -> subprocess.CompletedProcess:
+             timeout: float = CLIENT_TIMEOUT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """`openssl s_client` on 127.0.0.1:port, fed `stdin`. quiet: only application data on stdout, stdin EOF
-    does not end the session (the server's close does)."""
+    does not end the session (the server's close does). env: the process environment (e.g. OPENSSL_CONF)."""
     cmd = ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-nocommands"]
     if quiet:
         cmd.append("-quiet")
-    return run_tool(cmd + list(args), stdin=stdin, timeout=timeout)
+    return run_tool(cmd + list(args), stdin=stdin, timeout=timeout, env=env)
 
 
 # --- hand-built ClientHellos -----------------------------------------------------------------------------------
