@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -311,7 +312,7 @@ CURL_W = "%{http_code} %{time_connect} %{time_appconnect} %{time_starttransfer} 
 
 def call(t):
     """One payment call through target `t`, new connection, like the gateway's PHP module."""
-    out = f"{TMP}/reply-{t.key}"
+    out = f"{TMP}/reply-{t.key}-{threading.get_ident()}"
     common = ["curl", "-sS", "-X", "POST", "--data-binary", f"@{TMP}/body",
               "-H", "Content-Type: application/x-www-form-urlencoded", "--max-time", "35",
               "-o", out, "-w", CURL_W]
@@ -423,13 +424,30 @@ def measure_rtt(rtt_ms, targets, args, rng):
     # may be in its back-off after a refused or closed spare.
     time.sleep(max(3.0, 5 * rtt_ms / 1000))
     relay_out = os.path.join(TMP, f"{name}.out")
-    accepts0 = relay_accepts(relay_out)
-    gw0 = len(gateway_lines(f"{TMP}/gateway-access.log"))
-    records0 = {t.key: len(session_records(t)) for t in live if t.key.startswith("tb_")}
-    samples = {t.key: [] for t in live}
-    started = time.time()
-    log(f"RTT {rtt_ms:g} ms: {args.calls} calls per target, interleaved, "
-        f"{args.pause_min:g}–{args.pause_max:g} s apart")
+    phases = {"sporadic": run_phase(live, relay_out, lambda samples: sporadic(live, samples, args, rng))}
+    if args.steady:
+        phases["steady"] = {}
+        for t in live:
+            time.sleep(2.0)              # the previous target's load is over; spares refilled
+            ph = run_phase([t], relay_out, lambda samples, t=t: steady(t, samples, args))
+            for key in ("rows", "samples"):
+                phases["steady"].setdefault(key, {}).update(ph[key])
+            phases["steady"]["seconds"] = phases["steady"].get("seconds", 0) + ph["seconds"]
+    stop(relay)
+    try:
+        with open(stats_path) as f:
+            lateness = json.load(f)
+    except (OSError, ValueError):
+        lateness = {}
+    for t in live:
+        if t.proc is not None and t.proc.poll() is not None:
+            log(f"warning: {t.label} exited during the run ({t.proc.returncode})")
+    return {"rtt_ms": rtt_ms, "phases": phases, "relay_lateness": lateness}
+
+
+def sporadic(live, samples, args, rng):
+    """Calls one at a time, every target in turn (order rotated each round), a random pause after each."""
+    log(f"  sporadic: {args.calls} calls per target, interleaved, {pause_text(args)} apart")
     for i in range(args.calls):
         order = live[i % len(live):] + live[:i % len(live)]    # rotate: no target always goes first
         for t in order:
@@ -441,18 +459,47 @@ def measure_rtt(rtt_ms, targets, args, rng):
             time.sleep(rng.uniform(args.pause_min, args.pause_max))
         if (i + 1) % 10 == 0:
             log(f"  {i + 1}/{args.calls} rounds")
+
+
+def steady(t, samples, args):
+    """`args.calls` calls to one target started at a fixed rate, each on its own thread (they overlap
+    when a call lasts longer than the interval)."""
+    log(f"  steady: {t.label}, {args.calls} calls at {args.steady:g}/s")
+    lock = threading.Lock()
+
+    def one(i):
+        s = call(t)
+        s["round"] = i
+        with lock:
+            samples[t.key].append(s)
+        if not s["ok"]:
+            log(f"  {t.label}: steady call {i + 1} failed: exit {s['exit']} code {s.get('code')} {s['error']}")
+
+    threads = []
+    t0 = time.monotonic()
+    for i in range(args.calls):
+        delay = t0 + i / args.steady - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        th = threading.Thread(target=one, args=(i,), daemon=True)
+        th.start()
+        threads.append(th)
+    for th in threads:
+        th.join(45)
+
+
+def run_phase(live, relay_out, body):
+    """Runs `body(samples)` and sums up what the gateway and the records saw meanwhile, per target."""
+    accepts0 = relay_accepts(relay_out)
+    gw0 = len(gateway_lines(f"{TMP}/gateway-access.log"))
+    records0 = {t.key: len(session_records(t)) for t in live if t.key.startswith("tb_")}
+    samples = {t.key: [] for t in live}
+    started = time.time()
+    body(samples)
     elapsed = time.time() - started
     time.sleep(0.5)
     accepts1 = relay_accepts(relay_out)
     gw_lines = gateway_lines(f"{TMP}/gateway-access.log")[gw0:]
-    window = {k: session_records(t)[n:] for k, n in records0.items() for t in live if t.key == k}
-    stop(relay)                          # (spares die with it: read the records first)
-    try:
-        with open(stats_path) as f:
-            lateness = json.load(f)
-    except (OSError, ValueError):
-        lateness = {}
-
     rows = {}
     for t in live:
         ss = samples[t.key]
@@ -467,22 +514,58 @@ def measure_rtt(rtt_ms, targets, args, rng):
         if oks:
             row.update(median_ms=statistics.median(oks), p90_ms=quantile(oks, 0.9), max_ms=max(oks),
                        min_ms=min(oks))
-        if t.key.startswith("tb_"):
-            recs = window[t.key]
+        if t.key in records0:
+            recs = session_records(t)[records0[t.key]:]
             ages = spare_ages(recs)
             row.update(records=len(recs), preconnected=len(ages),
                        spare_age_median_ms=statistics.median(ages) if ages else None)
         rows[t.key] = row
-        if t.proc is not None and t.proc.poll() is not None:
-            log(f"warning: {t.label} exited during the run ({t.proc.returncode})")
-    return {"rtt_ms": rtt_ms, "rows": rows, "samples": samples, "relay_lateness": lateness,
-            "seconds": elapsed}
+    return {"rows": rows, "samples": samples, "seconds": elapsed}
 
 
 # ---------------------------------------------------------------- report
 
 def fmt(v, digits=1):
     return "–" if v is None else f"{v:.{digits}f}"
+
+
+def pause_text(args):
+    if args.pause_min == args.pause_max:
+        return f"{args.pause_min:g} s"
+    return f"{args.pause_min:g}–{args.pause_max:g} s (random)"
+
+
+def phase_table(ph, targets, rtt):
+    out = ["| target | calls (failed) | median ms | p90 ms | max ms | median RTTs | p90 RTTs | "
+           "gateway TLS connections per call | resumed | TLS | goal (≤ 1.3 / ≤ 1.5 RTT) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for t in targets:
+        if not t.available:
+            out.append(f"| {t.label} | {t.note} | | | | | | | | | |")
+            continue
+        r = ph["rows"][t.key]
+        med, p90 = r.get("median_ms"), r.get("p90_ms")
+        mr = med / rtt if med is not None else None
+        pr = p90 / rtt if p90 is not None else None
+        goal = "–"
+        if t.key == "tb_on":
+            if mr is None:
+                goal = "**missed**: every call failed"
+            else:
+                ok = mr <= 1.3 and pr <= 1.5 and r["failed"] == 0
+                goal = "met" if ok else "**missed**" + (f": {r['failed']} failed" if r["failed"] else "")
+        label = t.label + (f" ({t.note})" if t.note else "")
+        if r.get("records"):
+            label += f"; {r['preconnected']} of {r['records']} sessions got a spare"
+            if r.get("spare_age_median_ms") is not None:
+                label += f" (median age {r['spare_age_median_ms'] / 1000:.1f} s)"
+        per_call = r["gateway_connections"] / r["calls"] if r["calls"] else None
+        resumed = f"{r['resumed']}/{r['gateway_requests']}" if r["gateway_requests"] else "–"
+        out.append(f"| {label} | {r['calls']} ({r['failed']}) | {fmt(med)} | {fmt(p90)} | "
+                   f"{fmt(r.get('max_ms'))} | {fmt(mr, 2)} | {fmt(pr, 2)} | {fmt(per_call, 2)} | {resumed} | "
+                   f"{', '.join(r['protocols']) or '–'} | {goal} |")
+    out.append("")
+    return out
 
 
 def report(results, targets, args, info):
@@ -492,7 +575,7 @@ def report(results, targets, args, info):
            f"Versions: {info['versions']}.",
            f"Per RTT: {args.calls} payment calls per target (curl, HTTP/1.0 POST of {len(BODY)} bytes, new "
            f"connection per call, 35 s timeout), interleaved across targets in rotating order, "
-           f"{args.pause_min:g}–{args.pause_max:g} s pause after every call. Time = curl's `time_total`; "
+           f"{pause_text(args)} pause after every call. Time = curl's `time_total`; "
            "p90 interpolated between closest ranks. Gateway: nginx, "
            f"{ {'both': 'TLS 1.2/1.3', '1.2': 'TLS 1.2 only', '1.3': 'TLS 1.3 only'}[args.gateway_tls] }, "
            "session cache and tickets on, client certificate "
@@ -501,41 +584,19 @@ def report(results, targets, args, info):
     for res in results:
         rtt = res["rtt_ms"]
         lat = res["relay_lateness"]
-        out.append(f"#### RTT {rtt:g} ms\n")
-        out.append("| target | calls (failed) | median ms | p90 ms | max ms | median RTTs | p90 RTTs | "
-                   "gateway TLS connections per call | resumed | TLS | goal (≤ 1.3 / ≤ 1.5 RTT) |")
-        out.append("|---|---|---|---|---|---|---|---|---|---|---|")
-        for t in targets:
-            if not t.available:
-                out.append(f"| {t.label} | {t.note} | | | | | | | | | |")
-                continue
-            r = res["rows"][t.key]
-            med, p90 = r.get("median_ms"), r.get("p90_ms")
-            mr = med / rtt if med is not None else None
-            pr = p90 / rtt if p90 is not None else None
-            goal = "–"
-            if t.key == "tb_on":
-                if mr is None:
-                    goal = "**missed**: every call failed"
-                else:
-                    ok = mr <= 1.3 and pr <= 1.5 and r["failed"] == 0
-                    goal = "met" if ok else "**missed**" + (f": {r['failed']} failed" if r["failed"] else "")
-            label = t.label + (f" ({t.note})" if t.note else "")
-            if r.get("records"):
-                label += f"; {r['preconnected']} of {r['records']} sessions got a spare"
-                if r.get("spare_age_median_ms") is not None:
-                    label += f" (median age {r['spare_age_median_ms'] / 1000:.1f} s)"
-            per_call = r["gateway_connections"] / r["calls"] if r["calls"] else None
-            resumed = f"{r['resumed']}/{r['gateway_requests']}" if r["gateway_requests"] else "–"
-            out.append(f"| {label} | {r['calls']} ({r['failed']}) | {fmt(med)} | {fmt(p90)} | "
-                       f"{fmt(r.get('max_ms'))} | {fmt(mr, 2)} | {fmt(pr, 2)} | {fmt(per_call, 2)} | {resumed} | "
-                       f"{', '.join(r['protocols']) or '–'} | {goal} |")
-        out.append("")
-        out.append(f"Relay: {lat.get('writes', 0)} delayed writes, late against their due time by "
-                   f"{fmt(lat.get('median_ms'), 2)} ms median, {fmt(lat.get('p99_ms'), 2)} ms p99, "
-                   f"{fmt(lat.get('max_ms'), 2)} ms max; {res['seconds']:.0f} s of calls.\n")
+        for phase, ph in res["phases"].items():
+            if phase == "sporadic":
+                out.append(f"#### RTT {rtt:g} ms, sporadic calls\n")
+            else:
+                out.append(f"#### RTT {rtt:g} ms, steady rate: {args.steady:g} calls/s, one target at a time\n")
+            out.extend(phase_table(ph, targets, rtt))
+        seconds = sum(ph["seconds"] for ph in res["phases"].values())
+        out.append(f"Relay at RTT {rtt:g} ms: {lat.get('writes', 0)} delayed writes, late against their due "
+                   f"time by {fmt(lat.get('median_ms'), 2)} ms median, {fmt(lat.get('p99_ms'), 2)} ms p99, "
+                   f"{fmt(lat.get('max_ms'), 2)} ms max; {seconds:.0f} s of calls.\n")
     out.append("Columns: *gateway TLS connections per call* counts connections the relay accepted for the "
-               "target during the calls (spares included) divided by its calls; *resumed* = requests nginx "
+               "target during the calls (spares included) divided by its calls: above 1.00, spares were "
+               "opened and never used; *resumed* = requests nginx "
                "saw on a resumed TLS session / all its requests for the target. A goal row is met when "
                "median ≤ 1.3 RTT, p90 ≤ 1.5 RTT and no call failed.")
     return "\n".join(out) + "\n"
@@ -564,6 +625,9 @@ def main():
                     help="TLS versions the gateway accepts (default both 1.2 and 1.3)")
     ap.add_argument("--no-client-cert", action="store_true",
                     help="the gateway asks for no client certificate (the targets still have one)")
+    ap.add_argument("--steady", type=float, metavar="RATE",
+                    help="after the sporadic calls, the same number per target at RATE calls/s, one target "
+                         "at a time (how many spares a busy bridge wastes)")
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--out")
     ap.add_argument("--json")
@@ -574,6 +638,8 @@ def main():
     lo, _, hi = args.pause.partition("-")
     args.pause_min, args.pause_max = float(lo), float(hi or lo)
     rtts = [float(x) for x in args.rtt_ms.split(",") if x.strip()]
+    if args.steady is not None and args.steady <= 0:
+        ap.error("--steady: a positive rate (calls per second)")
     if not rtts or any(r <= 0 for r in rtts):
         ap.error("--rtt-ms: positive numbers of milliseconds")
     wanted = args.targets.split(",")
