@@ -557,17 +557,6 @@ final class Session: BufferedStreamDelegate {
     }
 }
 
-extension StreamEvent: Equatable {
-    public static func == (lhs: StreamEvent, rhs: StreamEvent) -> Bool {
-        switch (lhs, rhs) {
-        case (.connected, .connected), (.endOfStream, .endOfStream),
-             (.endOfStreamWithoutCloseNotify, .endOfStreamWithoutCloseNotify): true
-        case (.failed(let a), .failed(let b)): a == b
-        default: false
-        }
-    }
-}
-
 extension Duration {
     /// Whole milliseconds, at least 1.
     var milliseconds: Int64 {

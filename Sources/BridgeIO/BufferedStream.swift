@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// What a stream reports besides data.
-public enum StreamEvent {
+public enum StreamEvent: Equatable {
     /// The TLS handshake (or, for plain sockets, the connect) finished.
     case connected
     /// The peer ended the stream cleanly.
@@ -65,6 +65,10 @@ public final class BufferedStream {
     private var readingWanted = false
     /// A plain socket's reading is held because the input buffer reached `inputLimit`.
     private var heldAtInputLimit = false
+    /// A TLS stream's end, waiting one loop turn for the bytes before it (see `holdEnd`).
+    private var heldEnd: StreamEvent?
+    /// The event that delivers `heldEnd` (owned).
+    private var endDelivery: OpaquePointer?
 
     /// Wraps an accepted or connected plain socket. The stream owns `fd` from now on.
     public init(socket fd: Int32, loop: EventLoop) {
@@ -241,6 +245,35 @@ public final class BufferedStream {
         } else {
             return
         }
+        if ssl != nil, event != .connected {
+            holdEnd(event)
+            return
+        }
+        delegate?.stream(self, reported: event)
+    }
+
+    /// Delivers a TLS stream's end (or failure) one loop turn late, after the bytes that came before
+    /// it. libevent 2.1's TLS read pass (`do_read` in bufferevent_openssl.c) runs the event callback
+    /// for a close_notify, a reset or an error *before* it commits what it decrypted earlier in the
+    /// same pass to the input buffer: reported at once, the end overtakes the last bytes, and an
+    /// owner that closes on it loses them (a gateway's answer followed at once by close_notify).
+    private func holdEnd(_ event: StreamEvent) {
+        heldEnd = event
+        if endDelivery == nil {
+            endDelivery = event_new(bufferevent_get_base(bev), -1, 0, { _, _, context in
+                let stream = Unmanaged<BufferedStream>.fromOpaque(context!).takeUnretainedValue()
+                withExtendedLifetime(stream) { stream.deliverHeldEnd() }
+            }, Unmanaged.passUnretained(self).toOpaque())
+        }
+        if let endDelivery { event_active(endDelivery, EV_TIMEOUT, 1) }
+    }
+
+    private func deliverHeldEnd() {
+        guard !freed, let event = heldEnd else { return }
+        heldEnd = nil
+        // The bytes committed after the end was seen: offered first, as they arrived first.
+        if inputLength > 0 { delegate?.streamHasInput(self) }
+        guard !freed else { return }
         delegate?.stream(self, reported: event)
     }
 
@@ -436,6 +469,8 @@ public final class BufferedStream {
         bufferevent_setcb(bev, nil, nil, nil, nil)
         if let readEvent { event_free(readEvent) }
         readEvent = nil
+        if let endDelivery { event_free(endDelivery) }
+        endDelivery = nil
         if let underlyingOutputWatch, let underlying {
             evbuffer_remove_cb_entry(bufferevent_get_output(underlying), underlyingOutputWatch)
         }

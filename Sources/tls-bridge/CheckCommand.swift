@@ -61,16 +61,17 @@ struct CheckCommand: ParsableCommand {
         print("  accepts \(versions.map(\.rawValue).joined(separator: ", ")) from \(listener.backend == nil ? "merchants" : "the gateway")"
             + (policy.isLegacy ? " (legacy: security level 0 on this listener only)" : ""))
         print("  \(context.acceptedCiphers.count) suites, first \(context.acceptedCiphers.prefix(4).joined(separator: ", "))")
+        let support = LegacyClientNote.CipherSupport(acceptedCiphers: context.acceptedCiphers,
+                                                     libraryHas3DES: capabilities["3DES"] == true,
+                                                     libraryHasRC4: capabilities["RC4"] == true)
         if policy.isLegacy {
             let families = ["AES-CBC": context.acceptedCiphers.contains { $0.contains("AES") && !$0.contains("GCM") },
                             "AES-GCM": context.acceptedCiphers.contains { $0.contains("GCM") },
-                            "3DES": context.acceptedCiphers.contains { $0.contains("DES-CBC3") },
-                            "RC4": context.acceptedCiphers.contains { $0.contains("RC4") }]
+                            "3DES": support.listenerAccepts3DES, "RC4": support.listenerAcceptsRC4]
             print("  cipher families: " + families.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value ? "yes" : "no")" }.joined(separator: ", "))
-            if capabilities["3DES"] != true || capabilities["RC4"] != true {
-                print("  note: this OpenSSL has no 3DES or RC4 suites; a client that offers only those cannot connect here —"
-                    + " point it at a plain listener")
-            }
+        }
+        if let note = LegacyClientNote.note(for: listener, support: support) {
+            print("  note: \(note)")
         }
         for (name, identity) in context.identities.sorted(by: { $0.key < $1.key }) {
             print("  \(name): presents \(identity.subject), expires in \(identity.secondsLeft / 86_400) days")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from support.bridge import base_config, to_toml
-from support.legacy import MODULE, SANDBOX, merchant_upstream
+from support.legacy import MODULE, SANDBOX, XP_NOTE, merchant_upstream
 from support.proxy import LISTENER, MODULE_ROUTE, proxy_listener, write_auth_file
 
 MISSING = "/nonexistent/tls-bridge-test/proxy-users.txt"
@@ -113,3 +113,12 @@ def test_check_shows_the_proxy_routes(cli, pki, legacy_pki, tmp_path):
     assert result.returncode == 0, result.stderr
     out = result.stdout + result.stderr
     assert "http-proxy" in out and SANDBOX in out and MODULE_ROUTE in out, out
+
+
+@pytest.mark.parametrize("min_version, noted", [("TLS1.0", True), ("TLS1.2", False)])
+def test_check_says_windows_xp_clients_cannot_use_a_legacy_connect_tunnel(cli, pki, legacy_pki, tmp_path,
+                                                                            min_version, noted):
+    path = write_config(tmp_path, pki, proxy_listener(legacy_pki, min_version=min_version))
+    result = cli("check", "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert bool(XP_NOTE.search(result.stdout)) == noted, result.stdout

@@ -14,7 +14,8 @@ import pytest
 
 from support.certs import GATEWAY_NAME, MERCHANT_CN
 from support.legacy import SANDBOX, java_available
-from support.proxy import RecordingProxy, SockReader, curl, java_proxy_client, read_response, request_bytes
+from support.proxy import (ConnectRelay, RecordingProxy, SockReader, curl, java_proxy_client, read_response,
+                           request_bytes)
 
 
 def gateway_client(pki, gw) -> ssl.SSLSocket:
@@ -116,3 +117,23 @@ def test_java_tunnels_with_the_unresolved_name(legacy_pki, tmp_path):
                                 [f"https://{SANDBOX}/echo"])
     assert "0.error" in out and "403" in out["0.error"], out
     assert fake.heads[0][0].decode().startswith(f"CONNECT {SANDBOX}:443 HTTP/1.1\r\n"), fake.heads
+
+
+def test_the_connect_relay_sends_a_well_formed_connect_then_copies_both_ways():
+    """What test_tls_listener_client_simulation relies on: CRLF head with Host, then the client's bytes and the
+    proxy's answers pass unchanged; a refused CONNECT closes the client and is kept with its status."""
+    established = b"HTTP/1.1 200 Connection established\r\n\r\n"
+    with RecordingProxy(established) as fake, ConnectRelay(("127.0.0.1", fake.port), f"{SANDBOX}:443") as relay:
+        with socket.create_connection(("127.0.0.1", relay.port), timeout=10) as client:
+            # after the tunnel is up, the fake proxy takes the next head as a request and answers it again
+            client.sendall(b"PING / HTTP/1.1\r\n\r\n")
+            assert SockReader(client, 10).until(b"\r\n\r\n") == established
+        relay.wait_finished(1)
+        assert fake.heads[0] == [f"CONNECT {SANDBOX}:443 HTTP/1.1\r\nHost: {SANDBOX}:443\r\n\r\n".encode(),
+                                 b"PING / HTTP/1.1\r\n\r\n"], fake.heads
+        assert not relay.not_established()
+    with RecordingProxy() as refusing, ConnectRelay(("127.0.0.1", refusing.port), f"{SANDBOX}:443") as relay:
+        with socket.create_connection(("127.0.0.1", relay.port), timeout=10) as client:
+            assert client.recv(1) == b"", "the relay passed something on after a 403"
+        relay.wait_finished(1)
+        assert [c.status for c in relay.not_established()] == [403], relay.connections

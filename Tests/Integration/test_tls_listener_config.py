@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from support.bridge import base_config, free_port, to_toml
-from support.legacy import MODULE, SANDBOX, fingerprint, routes, tls_listener
+from support.legacy import MODULE, SANDBOX, XP_NOTE, fingerprint, routes, tls_listener
 
 MISSING = "/nonexistent/tls-bridge-test/missing.pem"
 
@@ -150,6 +150,8 @@ def test_check_describes_a_legacy_listener_and_what_this_openssl_lacks(cli, pki,
     assert re.search(r"TLS ?v?1\.1", out), f"check does not list TLS 1.1 among the accepted versions:\n{out}"
     assert "3DES" in out, f"check does not say 3DES is unavailable:\n{out}"
     assert SANDBOX in out and MODULE in out, f"check does not show the routes:\n{out}"
+    # in the operator's words: which clients, and where to send them (testssl's IE 6 / IE 8 on XP)
+    assert XP_NOTE.search(out), f"check does not say Windows XP clients cannot use this listener:\n{out}"
 
 
 @pytest.mark.parametrize("identity", ["static", "mint"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import selectors
 import socket
 import ssl
 import subprocess
@@ -515,6 +516,90 @@ class _StoppableReader:
         out = bytes(self.buf[:size])
         del self.buf[:size]
         return out
+
+
+# --- a CONNECT relay, for TLS tools that cannot use the proxy themselves --------------------------------------------
+
+@dataclass
+class RelayedConnection:
+    peer: tuple
+    finished: threading.Event = field(default_factory=threading.Event)
+    status: int | None = None       # the bridge's answer to the CONNECT
+    error: str | None = None
+    bytes_up: int = 0               # client → bridge, after the CONNECT answer
+    bytes_down: int = 0
+
+
+class ConnectRelay(ThreadedServer):
+    """Turns each plain TCP connection accepted on 127.0.0.1 into `CONNECT authority` through a bridge's
+    http-proxy listener (a well-formed HTTP/1.1 head with CRLFs and Host), then copies bytes both ways
+    unchanged, so a TLS tool pointed at the relay handshakes with the bridge inside the tunnel.
+
+    Why not the tool's own proxy support: testssl.sh 3.0.8's `--proxy` writes its CONNECT with bare LFs
+    (which the bridge answers with 400, on purpose) and its openssl fallback CONNECTs to the IP literal
+    (403). A connection the bridge does not answer with 2xx is closed at once and keeps its status, so a
+    test can tell a refused CONNECT from a refused handshake. At most MAX_CONNECTIONS connections, each
+    copied for at most `lifetime` seconds."""
+
+    MAX_CONNECTIONS = 2000
+    CHECKS_TRIPWIRE = False  # its clients are TLS tools; the bridge is what it dials, never what dials it
+
+    def __init__(self, proxy: tuple[str, int], authority: str, *, name: str = "connect-relay",
+                 lifetime: float = 60.0):
+        super().__init__(name=name)
+        self.proxy = proxy
+        self.authority = authority
+        self.lifetime = lifetime
+
+    def not_established(self) -> list[RelayedConnection]:
+        """Connections whose CONNECT the bridge did not answer with 2xx (or that failed before an answer)."""
+        with self._lock:
+            return [c for c in self.connections if c.status is None or not 200 <= c.status < 300]
+
+    def _new_connection(self, peer: tuple, index: int) -> RelayedConnection:
+        return RelayedConnection(peer=peer)
+
+    def _serve(self, client: socket.socket, conn: RelayedConnection) -> None:
+        upstream = None
+        try:
+            upstream = socket.create_connection(self.proxy, timeout=IO_TIMEOUT)
+            upstream.sendall(request_bytes("CONNECT", self.authority, [("Host", self.authority)]))
+            head = bytearray()  # byte by byte: the TLS stream after the head belongs to the client
+            while not head.endswith(b"\r\n\r\n") and len(head) < HEAD_LIMIT:
+                chunk = upstream.recv(1)
+                if not chunk:
+                    break
+                head += chunk
+            conn.status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else None
+            if conn.status is None or not 200 <= conn.status < 300:
+                conn.error = f"CONNECT answered {bytes(head[:200])!r}"
+                return
+            self._copy(client, upstream, conn)
+        except (OSError, ValueError, IndexError) as exc:
+            conn.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            for sock in (client, upstream):
+                if sock is not None:
+                    sock.close()
+            conn.finished.set()
+
+    def _copy(self, client: socket.socket, upstream: socket.socket, conn: RelayedConnection) -> None:
+        """Both directions until either side closes (TLS cannot half-close), the relay stops, or `lifetime`."""
+        deadline = time.monotonic() + self.lifetime
+        with selectors.DefaultSelector() as sel:
+            sel.register(client, selectors.EVENT_READ, upstream)
+            sel.register(upstream, selectors.EVENT_READ, client)
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                for key, _ in sel.select(timeout=0.2):
+                    data = key.fileobj.recv(65536)
+                    if not data:
+                        return
+                    key.data.settimeout(IO_TIMEOUT)
+                    key.data.sendall(data)
+                    if key.fileobj is client:
+                        conn.bytes_up += len(data)
+                    else:
+                        conn.bytes_down += len(data)
 
 
 # --- a recording fake proxy (fixture self-checks: what do real clients send?) -------------------------------------------
