@@ -6,8 +6,13 @@
 #
 # The binary links the Swift runtime statically (--static-swift-stdlib), so the runtime image holds
 # only libevent, OpenSSL, zlib and the CA bundle. Config and certificates come from a volume at
-# /etc/tls-bridge (see conf/docker-compose.example.yml). The process runs as the unprivileged user
-# tls-bridge (uid 10001): make key files readable by it (e.g. group 10001, mode 0640).
+# /etc/tls-bridge (see conf/docker-compose.example.yml). The process runs as uid:gid 10001:10001
+# (numeric, so Kubernetes' runAsNonRoot can verify it): make private keys owned by uid 10001 with mode
+# 0600 (tls-bridge refuses a key its group or others can read); certificates may be 0644.
+#
+# Health: `tls-bridge health` asks the running process's admin endpoint (GET /healthz on the config's
+# [admin] listen, 3 s timeout): a stopped, wedged or crashed bridge is unhealthy even though its config
+# file is fine. It needs [admin] listen in the config; the image's sample has it (127.0.0.1:9090).
 
 ARG SWIFT_IMAGE=swift:6.3-bookworm
 ARG RUNTIME_IMAGE=debian:12-slim
@@ -27,22 +32,25 @@ RUN apt-get update \
     && useradd --system --uid 10001 --gid tls-bridge --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin tls-bridge \
     && install -d -o root -g tls-bridge -m 0750 /etc/tls-bridge
-# The sample config (listens on 127.0.0.1 only): a fresh named volume starts with it; mount your own.
-COPY --chown=root:tls-bridge conf/tls-bridge.toml /etc/tls-bridge/tls-bridge.toml
+# The sample config (listens on 127.0.0.1 only), readable by the service's group only, plus the admin
+# endpoint the HEALTHCHECK asks: a fresh named volume starts with it; mount your own (with [admin]).
+COPY --chown=0:10001 --chmod=0640 conf/tls-bridge.toml /etc/tls-bridge/tls-bridge.toml
+RUN printf '\n# The image'"'"'s HEALTHCHECK (tls-bridge health) asks this endpoint.\n[admin]\nlisten = "127.0.0.1:9090"\n' \
+        >> /etc/tls-bridge/tls-bridge.toml
 VOLUME ["/etc/tls-bridge"]
-USER tls-bridge:tls-bridge
+USER 10001:10001
 WORKDIR /etc/tls-bridge
 EXPOSE 8080
 # SIGTERM: stop accepting, let open sessions drain (drain_timeout), exit 0. Give `docker stop` a
 # --time at least as long as drain_timeout.
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-    CMD ["tls-bridge", "check", "--config", "/etc/tls-bridge/tls-bridge.toml"]
+    CMD ["tls-bridge", "health", "--config", "/etc/tls-bridge/tls-bridge.toml", "--timeout", "3"]
 ENTRYPOINT ["tls-bridge"]
 CMD ["run", "--config", "/etc/tls-bridge/tls-bridge.toml"]
 
 # ---- runtime-local: the runtime from a binary built on the host --------------------------------
-# swift build -c release --static-swift-stdlib --product tls-bridge, then copy the binary to out/
+# swift build -c release --static-swift-stdlib --disable-local-rpath --product tls-bridge, then copy the binary to out/
 # (the only build output .dockerignore lets in), or pass BINARY=<path inside the context>.
 FROM runtime-base AS runtime-local
 ARG BINARY=out/tls-bridge
@@ -63,7 +71,7 @@ RUN swift package resolve
 # SwiftPM wants every target's directory to exist, the unit-test targets' included.
 COPY Sources ./Sources
 COPY Tests ./Tests
-RUN swift build -c release --static-swift-stdlib --product tls-bridge \
+RUN swift build -c release --static-swift-stdlib --disable-local-rpath --product tls-bridge \
     && install -D -m 0755 "$(swift build -c release --show-bin-path)/tls-bridge" /out/tls-bridge
 
 # ---- runtime: the default target ----------------------------------------------------------------

@@ -14,9 +14,12 @@ final class AdminServer: Sendable {
     private let runtime: Mutex<BridgeRuntime>
     private let wake = Mutex<WakeHandle?>(nil)
     private let thread = Mutex<pthread_t?>(nil)
+    /// The worker loops' heartbeats: `/healthz` fails while one is stuck.
+    private let watchdog: Watchdog?
 
     /// Binds now (so a taken port stops start-up with a clear error); serves after `start()`.
-    init(address: HostPort, runtime: BridgeRuntime) throws(ConfigErrors) {
+    init(address: HostPort, runtime: BridgeRuntime, watchdog: Watchdog? = nil) throws(ConfigErrors) {
+        self.watchdog = watchdog
         let listener = ListenerConfig(name: "admin", listen: address, upstream: nil)
         do {
             socket = try ListeningSocket.bind(listener)
@@ -72,6 +75,12 @@ final class AdminServer: Sendable {
         let runtime = self.runtime.withLock { $0 }
         switch path {
         case "/healthz":
+            // The admin thread answering proves little: the worker loops must be turning too.
+            let stuck = watchdog?.stuckWorkers(now: EventLoop.monotonicMilliseconds()) ?? []
+            guard stuck.isEmpty else {
+                return .init(status: 503, body: stuck.map { "worker \($0.worker)'s event loop has not turned for"
+                    + " \($0.silentMilliseconds / 1000) s\n" }.joined())
+            }
             guard query.split(separator: "&").contains("deep=1") else { return .init(status: 200, body: "ok\n") }
             var failures: [String] = []
             for context in runtime.upstreams.values.sorted(by: { $0.config.name < $1.config.name }) {

@@ -33,11 +33,11 @@ public enum Bridge {
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
         let sockets = try bindListeners(runtime.config.listeners, workers: runtime.config.workers)
+        let watchdog = Watchdog.fromEnvironment(workers: sockets.count, notifier: notifier)
         let admin = try runtime.config.admin.listen.map { address throws(ConfigErrors) in
-            try AdminServer(address: address, runtime: runtime)
+            try AdminServer(address: address, runtime: runtime, watchdog: watchdog)
         }
         try PrivilegeDrop.apply(user: runtime.config.user, group: runtime.config.group)
-        let watchdog = Watchdog.fromEnvironment(workers: sockets.count, notifier: notifier)
         let launches = sockets.enumerated().map {
             WorkerLaunch(index: $0.offset, runtime: runtime, sockets: $0.element, watchdog: watchdog)
         }

@@ -33,7 +33,7 @@ final class Worker: SessionHost {
     private var drainDeadline: Timer?
     /// Ready connections to the upstreams of the current configuration, by upstream name.
     private var sparePools: [String: SparePool] = [:]
-    /// systemd's watchdog, when the unit asks for one: this loop beats on its own timer.
+    /// Proof that this loop turns (systemd's watchdog, `/healthz`): it beats on its own timer.
     private let watchdog: Watchdog?
     private var heartbeat: Timer?
     /// Shutdown has begun.
@@ -97,7 +97,7 @@ final class Worker: SessionHost {
         closeSparePools()
     }
 
-    /// Beats for the watchdog from this loop, so a loop that stops turning stops the pings.
+    /// Beats from this loop, so a loop that stops turning stops the pings and fails `/healthz`.
     private func startHeartbeat() {
         guard let watchdog else { return }
         let timer = Timer(loop: loop) { [unowned self] in

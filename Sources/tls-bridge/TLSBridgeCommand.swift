@@ -8,7 +8,7 @@ struct TLSBridgeCommand: ParsableCommand {
         commandName: "tls-bridge",
         abstract: "Carry legacy (plain or old-TLS) connections to a TLS 1.2+ gateway, verified and logged.",
         version: BuildInfo.version,
-        subcommands: [RunCommand.self, CheckCommand.self, ProbeCommand.self, VersionCommand.self, CACommand.self, ReportCommand.self, DemoCommand.self,
+        subcommands: [RunCommand.self, CheckCommand.self, ProbeCommand.self, VersionCommand.self, CACommand.self, ReportCommand.self, DemoCommand.self, HealthCommand.self,
                       ReloadCheckCommand.self]
     )
 }

@@ -12,25 +12,37 @@ struct WatchdogTests {
 
     @Test func itPingsOnlyOnceEveryWorkerHasBeaten() {
         let pings = Pings()
-        let watchdog = Watchdog(timeoutMilliseconds: 30_000, workers: 2) { pings.count.add(1, ordering: .relaxed) }
-        #expect(watchdog.beatMilliseconds == 10_000)
+        let watchdog = Watchdog(systemdTimeoutMilliseconds: 30_000, workers: 2) { pings.count.add(1, ordering: .relaxed) }
+        #expect(watchdog.beatMilliseconds == 1000, "beats every second, well within systemd's 30 s")
         watchdog.beat(worker: 0, now: 0)
         #expect(pings.count.load(ordering: .relaxed) == 0, "pinged before the second worker ever beat")
         watchdog.beat(worker: 1, now: 100)
-        watchdog.beat(worker: 0, now: 10_000)
+        watchdog.beat(worker: 0, now: 1000)
         #expect(pings.count.load(ordering: .relaxed) == 2)
     }
 
     @Test func oneStuckWorkerStopsThePings() {
         let pings = Pings()
-        let watchdog = Watchdog(timeoutMilliseconds: 30_000, workers: 2) { pings.count.add(1, ordering: .relaxed) }
+        let watchdog = Watchdog(systemdTimeoutMilliseconds: 3000, workers: 2) { pings.count.add(1, ordering: .relaxed) }
         watchdog.beat(worker: 0, now: 0)
         watchdog.beat(worker: 1, now: 0)
-        // Worker 1 stops; worker 0 keeps beating every 10 s.
-        for now in stride(from: Int64(10_000), through: 60_000, by: 10_000) { watchdog.beat(worker: 0, now: now) }
-        // Pings at 0 (second beat), 10 s and 20 s; from 30 s on worker 1 is two periods late.
+        // Worker 1 stops; worker 0 keeps beating every second.
+        for now in stride(from: Int64(1000), through: 6000, by: 1000) { watchdog.beat(worker: 0, now: now) }
+        // Pings at 0 (second beat), 1 s and 2 s; from 3 s on worker 1 is two periods late.
         #expect(pings.count.load(ordering: .relaxed) == 3)
-        watchdog.beat(worker: 1, now: 61_000)
+        watchdog.beat(worker: 1, now: 6100)
         #expect(pings.count.load(ordering: .relaxed) == 4, "pings did not resume when the stuck loop came back")
+    }
+
+    @Test func healthNamesTheLoopThatStoppedTurning() {
+        let watchdog = Watchdog(systemdTimeoutMilliseconds: nil, workers: 2, ping: nil)
+        #expect(watchdog.beatMilliseconds == 1000)
+        #expect(watchdog.stuckWorkers(now: 60_000).isEmpty, "workers that never started are start-up, not a hang")
+        watchdog.beat(worker: 0, now: 0)
+        watchdog.beat(worker: 1, now: 0)
+        watchdog.beat(worker: 0, now: 4000)
+        #expect(watchdog.stuckWorkers(now: 3000).isEmpty)
+        let stuck = watchdog.stuckWorkers(now: 4000)
+        #expect(stuck.map(\.worker) == [1] && stuck.first?.silentMilliseconds == 4000)
     }
 }

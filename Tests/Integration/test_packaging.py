@@ -70,7 +70,9 @@ def _verify_root(tmp_path: Path, unit_text: str | None = None) -> tuple[Path, st
     for link, target in (("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib")):
         if not (root / link).exists():
             (root / link).symlink_to(target)
-    shutil.copy2("/usr/bin/kill", root / "usr" / "bin" / "kill")
+    # ExecReload runs /bin/sh (its built-in kill): a minimal Debian has no /bin/kill (procps), and the
+    # unit must not need it
+    shutil.copy2("/bin/sh", root / "usr" / "bin" / "sh")
     shutil.copytree("/usr/lib/systemd/system", root / "usr" / "lib" / "systemd" / "system", symlinks=True)
     if unit_text is not None:
         (root / "etc" / "systemd" / "system" / "tls-bridge.service").write_text(unit_text)
@@ -134,10 +136,15 @@ def test_unit_with_the_low_port_drop_in_stays_at_most_2(tmp_path):
 def test_unit_settings():
     s = _unit_settings(UNIT.read_text())
     assert s["Type"] == ["notify"]
-    assert s["ExecStart"] == ["/usr/local/bin/tls-bridge run --config /etc/tls-bridge/tls-bridge.toml"]
-    # check first, so a broken config fails `systemctl reload` instead of only being logged by the bridge
-    assert s["ExecReload"] == ["/usr/local/bin/tls-bridge check --config /etc/tls-bridge/tls-bridge.toml",
-                               "/bin/kill -HUP $MAINPID"]
+    # /usr/bin: where the Debian package puts the binary (scripts/install rewrites it for its prefix)
+    assert s["ExecStart"] == ["/usr/bin/tls-bridge run --config /etc/tls-bridge/tls-bridge.toml"]
+    # check first, so a broken config fails `systemctl reload` instead of only being logged by the bridge;
+    # then the shell's built-in kill (no /bin/kill, i.e. no procps, needed); `$$` is systemd's escaped `$`
+    assert s["ExecReload"] == ["/usr/bin/tls-bridge check --config /etc/tls-bridge/tls-bridge.toml",
+                               "/bin/sh -c 'kill -HUP $$MAINPID'"]
+    assert not any("/bin/kill" in line or "/usr/local" in line for line in s["ExecReload"] + s["ExecStart"])
+    # the watchdog: pings come from the main process's threads, a hung process is aborted then killed
+    assert s["WatchdogSec"] == ["30s"] and s["NotifyAccess"] == ["main"] and s["TimeoutAbortSec"] == ["10s"]
     assert s["Restart"] == ["on-failure"]
     assert s["KillSignal"] == ["SIGTERM"]
     assert s["User"] == ["tls-bridge"] or s.get("DynamicUser") == ["yes"]
@@ -279,12 +286,19 @@ def test_dockerfile_shape():
     for package in ("libevent-2.1-7", "libevent-openssl-2.1-7", "libevent-extra-2.1-7", "libevent-pthreads-2.1-7",
                     "libssl3", "libstdc++6", "ca-certificates"):
         assert package in install
-    assert re.search(r"^USER tls-bridge", base, re.M)
-    assert 'HEALTHCHECK' in base and '["tls-bridge", "check", "--config", "/etc/tls-bridge/tls-bridge.toml"]' in base
+    # numeric, so Kubernetes' runAsNonRoot can verify it is not root (hadolint DL3066)
+    assert re.search(r"^USER 10001:10001$", base, re.M)
+    # the health check asks the running process (its admin endpoint), not the config file
+    assert re.search(r'^HEALTHCHECK .* CMD \["tls-bridge", "health", "--config", "/etc/tls-bridge/tls-bridge.toml", '
+                     r'"--timeout", "3"\]$', base, re.M), base
+    assert '"check"' not in base.split("HEALTHCHECK", 1)[1].split("\n", 1)[0]
+    # the sample config is not world-readable, and has the admin endpoint the health check needs
+    assert "COPY --chown=0:10001 --chmod=0640 conf/tls-bridge.toml /etc/tls-bridge/tls-bridge.toml" in base
+    assert '[admin]\\nlisten = "127.0.0.1:9090"' in base
     assert re.search(r"^STOPSIGNAL SIGTERM$", base, re.M) and re.search(r"^EXPOSE 8080$", base, re.M)
     assert 'VOLUME ["/etc/tls-bridge"]' in base
     builder = "\n".join(stages[2][1])
-    assert "swift build -c release --static-swift-stdlib --product tls-bridge" in builder
+    assert "swift build -c release --static-swift-stdlib --disable-local-rpath --product tls-bridge" in builder
     for package in ("libevent-dev", "libssl-dev", "zlib1g-dev", "pkg-config"):
         assert package in builder
     local = "\n".join(stages[1][1])
@@ -305,7 +319,7 @@ def test_dockerignore_lets_in_only_what_the_dockerfile_copies():
 def _compose_config_note() -> str:
     text = COMPOSE.read_text()
     lines = [l[len("#     "):] for l in text.splitlines() if l.startswith("#     ")]
-    return "\n".join(l for l in lines if not l.startswith(("chgrp", "http://")))
+    return "\n".join(l for l in lines if not l.startswith(("chgrp", "chown", "http://")))
 
 
 def test_compose_example_shape():
@@ -346,7 +360,12 @@ def test_install_lays_out_the_files(tmp_path):
     result = _staged_install(root)
     assert _mode(root / "usr/local/bin/tls-bridge") == 0o755
     unit = root / "etc/systemd/system/tls-bridge.service"
-    assert unit.read_text() == UNIT.read_text() and _mode(unit) == 0o644
+    # the default prefix is /usr/local: the unit's /usr/bin paths (the package's) follow it, nothing else changes
+    assert unit.read_text() == UNIT.read_text().replace("/usr/bin/tls-bridge", "/usr/local/bin/tls-bridge")
+    assert _mode(unit) == 0o644
+    s = _unit_settings(unit.read_text())
+    assert s["ExecStart"] == ["/usr/local/bin/tls-bridge run --config /etc/tls-bridge/tls-bridge.toml"]
+    assert s["ExecReload"][1] == "/bin/sh -c 'kill -HUP $$MAINPID'"
     assert (root / "etc/logrotate.d/tls-bridge").read_text() == LOGROTATE.read_text()
     config = root / "etc/tls-bridge/tls-bridge.toml"
     assert config.read_text() == (REPO / "conf/tls-bridge.toml").read_text()
