@@ -71,12 +71,12 @@ def on_signal(signum, _frame):
     sys.exit(128 + signum)
 
 
-def run(argv, timeout, cpus=None, check=True):
+def run(argv, timeout, cpus=None, check=True, env=None):
     if cpus is not None:
         argv = ["taskset", "-c", cpus] + argv
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
     if check and r.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed ({r.returncode}): {r.stderr.strip()[-800:]}")
+        raise RuntimeError(f"{' '.join(argv)} failed ({r.returncode}): {(r.stdout + r.stderr).strip()[-800:]}")
     return r
 
 

@@ -26,7 +26,9 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PROCS = []          # (name, Popen) of everything we started
+sys.path.insert(0, HERE)
+import bench as B  # noqa: E402  (process handling)
+
 TMP = None
 BODY = b"merchant=M1042&order=A-20261203-0042&amount=1980&currency=JPY&card_token=tok_5f2c9a1e7d"
 REPLY = '{"status":"approved","auth":"A1B2C3"}'
@@ -39,79 +41,10 @@ def log(msg):
     print(f"[wan {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def start(name, argv, cpus, env=None):
-    out = open(os.path.join(TMP, f"{name}.out"), "wb")
-    p = subprocess.Popen(["taskset", "-c", cpus] + argv, stdout=out, stderr=subprocess.STDOUT,
-                         stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-    PROCS.append((name, p))
-    return p
-
-
-def stop(p, timeout=5.0):
-    if p.poll() is None:
-        try:
-            os.kill(p.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(p.pid, signal.SIGKILL)
-            p.wait(5)
-
-
-def cleanup(*_):
-    for _, p in reversed(PROCS):
-        try:
-            stop(p)
-        except Exception:
-            pass
-    PROCS.clear()
-    if TMP and os.path.isdir(TMP) and not os.environ.get("BENCH_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
-
-
-def on_signal(signum, _frame):
-    cleanup()
-    sys.exit(128 + signum)
-
-
-def run(argv, timeout, cpus=None, check=True, env=None):
-    if cpus is not None:
-        argv = ["taskset", "-c", cpus] + argv
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
-    if check and r.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed ({r.returncode}): {(r.stdout + r.stderr).strip()[-800:]}")
-    return r
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_port(port, proc, name, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited ({proc.returncode}); see its output:\n" + tail(name))
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{name} does not listen on {port}")
-
-
-def tail(name, n=30):
-    try:
-        with open(os.path.join(TMP, f"{name}.out"), errors="replace") as f:
-            return "".join(f.readlines()[-n:])
-    except OSError:
-        return ""
+# Process handling is bench.py's (the same PID bookkeeping, stop by PID, temp dir cleanup):
+# main() points bench.TMP at this run's directory.
+start, stop, cleanup, on_signal = B.start, B.stop, B.cleanup, B.on_signal
+run, free_port, wait_port, tail = B.run, B.free_port, B.wait_port, B.tail
 
 
 # ---------------------------------------------------------------- the gateway
@@ -651,6 +584,7 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     TMP = tempfile.mkdtemp(prefix="tls-bridge-wan-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    B.TMP = TMP  # bench.start, tail and cleanup use it
     try:
         ncpu = os.cpu_count() or 1
         if ncpu >= 2:

@@ -159,8 +159,8 @@ final class HTTPForwarder {
                 case .complete(let head):
                     let rewritten: [UInt8]
                     switch rewrite(head) {
-                    case .success(let bytes): rewritten = bytes
-                    case .failure(let refusal): return refusal.outcome
+                    case .send(let bytes): rewritten = bytes
+                    case .refuse(let outcome): return outcome
                     }
                     client.discardInput(head.headLength)
                     upstream.write(rewritten)
@@ -195,31 +195,31 @@ final class HTTPForwarder {
         return .progressed
     }
 
-    /// Why a head is not sent.
-    private struct Refusal: Error {
-        var outcome: Outcome
+    /// What becomes of a request head.
+    private enum Rewrite {
+        /// These bytes go to the destination in its place.
+        case send([UInt8])
+        /// It is not sent: the session acts on this.
+        case refuse(Outcome)
     }
 
-    /// The head as it goes to the destination, or why it does not.
-    private func rewrite(_ head: ProxyRequestHead) -> Result<[UInt8], Refusal> {
+    private func rewrite(_ head: ProxyRequestHead) -> Rewrite {
         switch policy {
         case .proxy(let host, let port, let hostHeader, let authorize):
             guard case .absolute(let scheme, let targetHost, let targetPort, _) = head.target, scheme == "http",
                   targetHost == host, (targetPort ?? 80) == port else {
-                return .failure(Refusal(outcome: .nextHost))
+                return .refuse(.nextHost)
             }
-            guard authorize(head) else { return .failure(Refusal(outcome: .unauthorized)) }
+            guard authorize(head) else { return .refuse(.unauthorized) }
             if head.method == "TRACE" || head.method == "TRACK" {
-                return .failure(Refusal(outcome: .rejected(HTTPParseError(status: 405,
-                                                                           reason: "\(head.method) is not forwarded to the gateway"))))
+                return .refuse(.rejected(HTTPParseError(status: 405, reason: "\(head.method) is not forwarded to the gateway")))
             }
-            return .success(head.rewrittenForOrigin(host: hostHeader))
+            return .send(head.rewrittenForOrigin(host: hostHeader))
         case .originServer(let header, let value):
             if case .authority = head.target {
-                return .failure(Refusal(outcome: .rejected(HTTPParseError(status: 400,
-                                                                           reason: "CONNECT is not delivered to the merchant's server"))))
+                return .refuse(.rejected(HTTPParseError(status: 400, reason: "CONNECT is not delivered to the merchant's server")))
             }
-            return .success(head.rewrittenForOriginServer(setting: header.rawValue, to: value, removing: ClientAddressHeader.allNames))
+            return .send(head.rewrittenForOriginServer(setting: header.rawValue, to: value, removing: ClientAddressHeader.allNames))
         }
     }
 

@@ -22,17 +22,12 @@ public struct OutboundProxy: Sendable {
             authorization = nil
             return
         }
-        guard let data = FileManager.default.contents(atPath: credentialsFile),
-              let text = String(data: data, encoding: .utf8) else {
-            throw ConfigError(key: key, message: "\(credentialsFile) cannot be read as UTF-8 text")
-        }
-        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
-        guard lines.count == 1, let line = lines.first, let colon = line.firstIndex(of: ":"), colon != line.startIndex else {
+        let pairs = try ProxyCredentials.readPairs(path: credentialsFile, key: key)
+        guard pairs.count == 1, let pair = pairs.first else {
             throw ConfigError(key: key, message: "\(credentialsFile) must hold exactly one user:password line"
-                + " (found \(lines.count) non-comment lines)")
+                + " (found \(pairs.count))")
         }
-        authorization = "Basic " + Data(line.utf8).base64EncodedString()
+        authorization = "Basic " + Data("\(pair.user):\(pair.password)".utf8).base64EncodedString()
     }
 
     /// Does the bridge send credentials?

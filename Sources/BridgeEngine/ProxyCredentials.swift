@@ -8,24 +8,32 @@ import Foundation
 public struct ProxyCredentials: Sendable {
     private let entries: [(user: [UInt8], password: [UInt8])]
 
-    /// Reads `path`: one `user:password` per line; blank lines and `#` comments are skipped.
+    /// Reads `path` (see `readPairs`).
     public init(path: String, key: String) throws(ConfigError) {
+        let pairs = try Self.readPairs(path: path, key: key)
+        guard !pairs.isEmpty else {
+            throw ConfigError(key: key, message: "\(path) lists no user:password line; add one, or remove proxy_auth")
+        }
+        entries = pairs.map { (Array($0.user.utf8), Array($0.password.utf8)) }
+    }
+
+    /// The `user:password` lines of a credentials file (`proxy_auth`, `via_credentials`): blank
+    /// lines and `#` comments are skipped, each line is trimmed, the user is everything before the
+    /// first colon and may not be empty. Errors name the line, never its content.
+    static func readPairs(path: String, key: String) throws(ConfigError) -> [(user: String, password: String)] {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw ConfigError(key: key, message: "\(path) cannot be read as UTF-8 text")
         }
-        var entries: [(user: [UInt8], password: [UInt8])] = []
+        var pairs: [(user: String, password: String)] = []
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespaces.union(CharacterSet(charactersIn: "\r")))
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
             guard let colon = trimmed.firstIndex(of: ":"), colon != trimmed.startIndex else {
                 throw ConfigError(key: key, message: "line \(number + 1) of \(path) is not user:password")
             }
-            entries.append((Array(trimmed[..<colon].utf8), Array(trimmed[trimmed.index(after: colon)...].utf8)))
+            pairs.append((String(trimmed[..<colon]), String(trimmed[trimmed.index(after: colon)...])))
         }
-        guard !entries.isEmpty else {
-            throw ConfigError(key: key, message: "\(path) lists no user:password line; add one, or remove proxy_auth")
-        }
-        self.entries = entries
+        return pairs
     }
 
     /// Does this pair match an entry?

@@ -90,29 +90,26 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
 
     /// The IP alone, as text (`127.0.0.2`, `2001:db8::1`: no brackets, no port).
     public var ipText: String {
-        let text = description
-        guard let colon = text.lastIndex(of: ":") else { return text }
-        let host = text[..<colon]
-        return host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : String(host)
-    }
-
-    /// `IP:port`, with brackets around IPv6.
-    public var description: String {
         var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
         return withUnsafePointer(to: storage) { pointer -> String in
             if family == AF_INET6 {
                 return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { v6 in
                     var address = v6.pointee.sin6_addr
                     inet_ntop(AF_INET6, &address, &text, socklen_t(text.count))
-                    return "[\(string(fromBuffer: text))]:\(UInt16(bigEndian: v6.pointee.sin6_port))"
+                    return string(fromBuffer: text)
                 }
             }
             return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { v4 in
                 var address = v4.pointee.sin_addr
                 inet_ntop(AF_INET, &address, &text, socklen_t(text.count))
-                return "\(string(fromBuffer: text)):\(UInt16(bigEndian: v4.pointee.sin_port))"
+                return string(fromBuffer: text)
             }
         }
+    }
+
+    /// `IP:port`, with brackets around IPv6.
+    public var description: String {
+        isIPv6 ? "[\(ipText)]:\(port)" : "\(ipText):\(port)"
     }
 }
 

@@ -4,24 +4,9 @@ listener the reload removed answers 503 and closes; each refusal has its record 
 
 from __future__ import annotations
 
-import signal
-import time
-
-from support.bridge import free_port, to_toml, wait_closed
+from support.bridge import free_port, reload_with, wait_closed
 from support.legacy import SANDBOX
 from support.proxy import LISTENER, MODULE_ROUTE, SockReader, open_proxy, read_response, request_bytes
-
-
-def reload_with(b, config: dict) -> None:
-    """Writes `config`, sends SIGHUP and waits until the bridge says it reloaded (once more than before)."""
-    before = b.stderr().count("reloaded")
-    b.config_path.write_text(to_toml(config))
-    b.proc.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 10
-    while b.stderr().count("reloaded") <= before:
-        assert time.monotonic() < deadline, f"no reload within 10 s:\n{b.stderr()[-2000:]}"
-        assert "reload failed" not in b.stderr(), b.stderr()[-2000:]
-        time.sleep(0.05)
 
 
 def first_request(sock) -> SockReader:

@@ -14,7 +14,7 @@ import socket
 
 import pytest
 
-from support.bridge import base_config, free_port, to_toml, wait_closed
+from support.bridge import base_config, free_port, reload_with, to_toml, wait_closed
 from support.certs import MERCHANT_CN
 from support.legacy import LEGACY_CIPHERS, SANDBOX, client_context, s_client, tls_listener
 from support.outbound_proxy import (PROXY_NAME, PROXY_PASSWORD, PROXY_USER, HostileProxy, Squid, assert_no_secret,
@@ -400,21 +400,6 @@ def test_deep_healthz_goes_through_the_proxy(bridge, pki, via_pki, gw, squids, p
 
 # --- reload ------------------------------------------------------------------------------------------------------
 
-def reload_with(b, config: dict) -> None:
-    """Write `config`, SIGHUP the bridge we started, wait until it says it reloaded once more than before."""
-    import signal
-    import time
-    before = b.stderr().count("reloaded")
-    b.config = config
-    b.config_path.write_text(to_toml(config))
-    b.proc.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 10
-    while b.stderr().count("reloaded") <= before:
-        assert time.monotonic() < deadline, f"no reload within 10 s:\n{b.stderr()[-2000:]}"
-        assert "reload failed" not in b.stderr(), b.stderr()[-2000:]
-        time.sleep(0.05)
-
-
 def test_a_reload_picks_up_a_changed_via(bridge, pki, via_pki, gw):
     refusing = HostileProxy("refuse").start()
     recorder = HostileProxy("record", target=("127.0.0.1", gw.port)).start()
@@ -424,6 +409,7 @@ def test_a_reload_picks_up_a_changed_via(bridge, pki, via_pki, gw):
         first = b.wait_records(1)[0]
         assert first["phase"] == "tunnel" and first["upstream"]["via"] == refusing.address, first
         config = dict(b.config, upstream=[dict(b.config["upstream"][0], via=f"http://{recorder.address}")])
+        b.config = config
         reload_with(b, config)
         with b.connect() as s:
             s.sendall(request_bytes("GET", "/after", [("Host", SANDBOX), ("Connection", "close")]))

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
+from support.bridge import reload_with
 from support.legacy import echo_over, merchant_upstream
-from test_http_proxy_reload import reload_with
 
 TLS12 = ssl.TLSVersion.TLSv1_2
 

@@ -408,3 +408,15 @@ def wait_closed(sock: socket.socket, timeout: float = 10.0) -> tuple[bytes, floa
 def sockname(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     return f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+
+
+def reload_with(b, config: dict) -> None:
+    """Writes `config`, sends SIGHUP and waits until the bridge says it reloaded (once more than before)."""
+    before = b.stderr().count("reloaded")
+    b.config_path.write_text(to_toml(config))
+    b.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while b.stderr().count("reloaded") <= before:
+        assert time.monotonic() < deadline, f"no reload within 10 s:\n{b.stderr()[-2000:]}"
+        assert "reload failed" not in b.stderr(), b.stderr()[-2000:]
+        time.sleep(0.05)
