@@ -109,6 +109,17 @@ final class HTTPForwarder {
     /// Are responses still owed to the client?
     var responsesPending: Bool { !pending.isEmpty || inResponseBody }
 
+    /// Request heads sent to the destination so far.
+    private(set) var requestsSent = 0
+
+    /// True while the next bytes the client owes are a request head that the forwarder would read
+    /// now (not a body, not after its last request, not held back behind answers in flight): the
+    /// session times such a head with `header_timeout`.
+    var readsRequestHeadNext: Bool {
+        if case .none = requestBody { return !closeAfterResponses && pending.count < Self.maxRequestsInFlight }
+        return false
+    }
+
     /// True once the client's last request (head and body) is sent: nothing it sends from now on
     /// is read, so the session stops reading it.
     var readsNoMoreRequests: Bool { closeAfterResponses && !requestBody.isPresent }
@@ -166,6 +177,7 @@ final class HTTPForwarder {
                     upstream.write(rewritten)
                     upstreamBytes += rewritten.count
                     pending.append(PendingRequest(method: head.method, version: head.version))
+                    requestsSent += 1
                     requestBody = Self.body(for: head.bodyFraming)
                     closeAfterResponses = head.wantsClose
                 }

@@ -37,6 +37,7 @@ extension Session {
             // The client's last request is sent: what it sends after it is never read.
             if forwarder.readsNoMoreRequests { downstream.disableReading() }
             pauseIfFull(source: downstream, destination: upstream)
+            timeRequestHead()
         } else {
             let waitedForAnswers = forwarder.waitsForAnswers
             let outcome = forwarder.pumpResponses(from: upstream, to: downstream)
@@ -80,6 +81,30 @@ extension Session {
         }
         forwarder.abandonLastRequest()
         waitForResponses(then: .refuse(status: error.status, reason: error.reason, close: .downstreamError))
+    }
+
+    /// Starts or stops the clock on the client's next request head. Every framed request head must
+    /// arrive whole within `header_timeout`, counted from the session's opening for the first one
+    /// and from its first byte for each later one (a keep-alive connection may wait idle between
+    /// requests, up to `idle_timeout`). Without it a client trickling a head byte by byte would keep
+    /// the session, and a buffer, for as long as it liked: every byte resets `idle_timeout`.
+    func timeRequestHead() {
+        guard let forwarder, phase == .open, forwarder.readsRequestHeadNext,
+              forwarder.requestsSent == 0 || downstream.inputLength > 0 else {
+            requestHeadClock = nil
+            return
+        }
+        if let clock = requestHeadClock, clock.requestsSent == forwarder.requestsSent { return }
+        requestHeadClock = (since: host.clock.now, requestsSent: forwarder.requestsSent)
+        scheduleOpenTimer()
+    }
+
+    /// The head did not arrive whole in time: 408 once the answers owed before it are delivered,
+    /// as an HTTP server would. A head is never sent on in part, so the destination saw none of it.
+    func requestHeadTimedOut() {
+        requestHeadClock = nil
+        waitForResponses(then: .refuse(status: 408, reason: "no complete request head within header_timeout"
+            + " (\(limits.headerTimeout.text))", close: .headerTimeout))
     }
 
     private func count(_ forwarder: HTTPForwarder) {

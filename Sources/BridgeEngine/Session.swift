@@ -134,6 +134,9 @@ final class Session: BufferedStreamDelegate {
     /// What to do once the responses owed to the client are delivered.
     var afterResponses: AfterResponses?
     var downstreamEnded = false
+    /// Framed requests: since when the client owes the next request head, and how many heads it
+    /// had sent then (see `timeRequestHead`); nil while no head is owed.
+    var requestHeadClock: (since: Int64, requestsSent: Int)?
     private var upstreamSentCloseNotify: Bool?
     var pausedDownstream = false
     var pausedUpstream = false
@@ -258,6 +261,7 @@ final class Session: BufferedStreamDelegate {
     private func upstreamOpened() {
         lastActivity = host.clock.now
         timer.schedule(afterMilliseconds: limits.idleTimeout.milliseconds)
+        timeRequestHead()
         // Bytes the merchant sent with its handshake are already buffered: pass them on now.
         if downstream.inputLength > 0 { streamHasInput(downstream) }
         if phase == .open, mayReadDownstream, !pausedDownstream { downstream.enableReading() }
@@ -279,12 +283,21 @@ final class Session: BufferedStreamDelegate {
         case .accept, .resolve, .connect, .tunnel, .handshake:
             break  // the dial keeps its own time (see `Dialer`); a session is never in accept
         case .open, .drain:
+            if phase == .open, let remaining = requestHeadMillisecondsLeft, remaining <= 0 {
+                if pausedDownstream || afterResponses != nil {
+                    // The bridge itself is not reading the client now: its time starts again.
+                    requestHeadClock?.since = host.clock.now
+                } else {
+                    requestHeadTimedOut()
+                    return
+                }
+            }
             let pendingClose: (close: SessionRecord.Close, error: String?)?
             if case .draining(let close, let error, _) = state { pendingClose = (close, error) } else { pendingClose = nil }
             let idle = host.clock.now - lastActivity
             let limit = currentIdleLimit
             if idle < limit {
-                timer.schedule(afterMilliseconds: limit - idle)
+                scheduleOpenTimer()
             } else if let pendingClose {
                 let stalled = "the downstream stopped reading while the rest of the response was being delivered (idle_timeout)"
                 finish(pendingClose.close, error: pendingClose.error.map { "\($0); \(stalled)" } ?? stalled)
@@ -325,6 +338,20 @@ final class Session: BufferedStreamDelegate {
     /// whatever its peers do, and `max_sessions` bounds the process.
     var inputLimit: Int { max(limits.bufferSize, Self.minimumInputLimit) }
     static let minimumInputLimit = 80 * 1024
+
+    /// Milliseconds left for the client's next request head, while one is owed (framed requests).
+    var requestHeadMillisecondsLeft: Int64? {
+        guard phase == .open, let clock = requestHeadClock else { return nil }
+        return limits.headerTimeout.milliseconds - (host.clock.now - clock.since)
+    }
+
+    /// Arms the timer of an open or draining session for whichever comes first: the idle limit or
+    /// the request head's.
+    func scheduleOpenTimer() {
+        let idleLeft = currentIdleLimit - (host.clock.now - lastActivity)
+        let headLeft = requestHeadMillisecondsLeft ?? idleLeft
+        timer.schedule(afterMilliseconds: max(0, min(idleLeft, headLeft)))
+    }
 
     /// How long the session may stay silent: `idle_timeout`, or the shorter `half_close_timeout`
     /// once the merchant has closed its side.

@@ -133,18 +133,23 @@ public struct ProxyRequestHead: Sendable, Equatable {
     /// web server), with the peer's address in one header the bridge vouches for.
     ///
     /// The request line keeps the method and the version as sent (an absolute-form target goes in
-    /// origin form, which every origin server reads). Every header whose name is in `removing`
-    /// (compared case-insensitively: whatever the peer claimed about addresses) is dropped; then
-    /// `header: value` is added, once, after the peer's headers. Nothing else changes.
+    /// origin form, which every origin server reads). Every header whose name is in `removing` is
+    /// dropped (whatever the peer claimed about addresses), compared in any letter case and with
+    /// `_` read as `-`: PHP and IIS hand `X_Forwarded_For` to the application exactly as they hand
+    /// `X-Forwarded-For` (both become `HTTP_X_FORWARDED_FOR`). Then `header: value` is added, once,
+    /// after the peer's headers. Nothing else changes.
     public func rewrittenForOriginServer(setting header: String, to value: String, removing names: [String]) -> [UInt8] {
-        let dropped = Set(names.map(\.asciiLowercased))
+        func normalized(_ name: String) -> String {
+            String(decoding: name.utf8.map { $0 == UInt8(ascii: "_") ? UInt8(ascii: "-") : ASCII.lowercased($0) }, as: UTF8.self)
+        }
+        let dropped = Set(names.map(normalized))
         var output: [UInt8] = []
         output.reserveCapacity(headLength + header.utf8.count + value.utf8.count + 8)
         output += method.utf8
         output.append(ASCII.space)
         output += target.originFormText.utf8
         output += (version == .http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n").utf8
-        for field in headers where !dropped.contains(field.name.asciiLowercased) {
+        for field in headers where !dropped.contains(normalized(field.name)) {
             output += field.name.utf8
             output += [ASCII.colon, ASCII.space]
             output += field.value.utf8

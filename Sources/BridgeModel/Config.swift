@@ -322,7 +322,6 @@ public struct ListenerConfig: Sendable, Equatable, Codable {
     }
 }
 
-/// PROXY protocol versions a listener can send to its backend.
 /// `client_address_header`: how a backend learns the address a notification came from.
 public enum ClientAddressHeader: String, Sendable, Equatable, Codable, CaseIterable {
     /// `X-Forwarded-For: 203.0.113.5` (Apache mod_remoteip / mod_rpaf, nginx realip, IIS ARR).
@@ -333,8 +332,12 @@ public enum ClientAddressHeader: String, Sendable, Equatable, Codable, CaseItera
     case forwarded = "Forwarded"
 
     /// Every header that claims a client address: the bridge removes all of them from what the
-    /// peer sent, whichever one it sets, so no handler reading any of them can be told a spoofed one.
+    /// peer sent, whichever one it sets, so no handler reading any of them can be told a spoofed
+    /// one. Besides the three it can set, the names that common "find the client's IP" code reads
+    /// (PHP's `HTTP_CLIENT_IP`, `HTTP_TRUE_CLIENT_IP`, ...): a notification sender has no reason to
+    /// send any of them. Names are compared with `_` read as `-` (see `ProxyRequestHead.rewrittenForOriginServer`).
     public static let allNames: [String] = allCases.map(\.rawValue)
+        + ["Client-IP", "X-Client-IP", "True-Client-IP", "X-Cluster-Client-IP", "X-Originating-IP"]
 
     /// The header line's value for `address` (an IP literal, no port).
     public func value(for address: String) -> String {
@@ -346,6 +349,7 @@ public enum ClientAddressHeader: String, Sendable, Equatable, Codable, CaseItera
     }
 }
 
+/// PROXY protocol versions a listener can send to its backend.
 public enum ProxyProtocolVersion: String, Sendable, Equatable, Codable {
     /// The text header: `PROXY TCP4 src dst sport dport\r\n`.
     case v1

@@ -45,7 +45,9 @@ final class EngineHarness: SessionHost {
 
     /// A merchant connects to listener `name`: its session starts, and the test gets the client's end.
     @discardableResult
-    func connect(listener name: String) -> (client: Peer, session: Session) {
+    /// With `skippingTLS`, a tls listener's session starts as if the TLS handshake had already
+    /// succeeded (the peer speaks plain bytes): for tests of what happens after it.
+    func connect(listener name: String, skippingTLS: Bool = false) -> (client: Peer, session: Session) {
         let listener = runtime.config.listeners.first { $0.name == name }!
         let (ours, theirs) = Peer.pair()
         let stream = BufferedStream(socket: ours, loop: loop)
@@ -53,6 +55,7 @@ final class EngineHarness: SessionHost {
         let session = Session(id: "test-\(sessionCount)", host: self, listener: listener, downstream: stream,
                               peer: SocketAddress(ip: "127.0.0.1", port: 40000), local: SocketAddress(ip: "127.0.0.1", port: 8080))
         sessions.append(session)
+        if skippingTLS { session.downstreamIsTLS = false }
         session.start()
         return (theirs, session)
     }

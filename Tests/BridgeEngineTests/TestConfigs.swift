@@ -74,4 +74,29 @@ enum TestConfigs {
         listen = "127.0.0.1:18081"
         upstream = "gw"
         """
+
+    /// A notification listener that frames each request to the merchant's web server and sets
+    /// X-Forwarded-For. Its certificate is the test CA's own; the tests start its sessions past the
+    /// TLS handshake (`EngineHarness.connect(listener:skippingTLS:)`): that is not what they test.
+    static var notify: String { """
+        [limits]
+        idle_timeout = "5s"
+        header_timeout = "2s"
+        buffer_size = "64KiB"
+
+        [[backend]]
+        name = "shop"
+        address = "127.0.0.1:8080"
+        tls = "off"
+
+        [[listener]]
+        name = "notify"
+        listen = "127.0.0.1:18082"
+        backend = "shop"
+        accept = "tls"
+        cert = "\(mintCA)/ca.pem"
+        key = "\(mintCA)/ca.key"
+        client_address_header = "X-Forwarded-For"
+        """
+    }
 }

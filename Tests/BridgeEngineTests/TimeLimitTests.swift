@@ -99,4 +99,67 @@ struct TimeLimitTests {
         #expect(record.bytes.down < sent, "bytes never delivered were counted as delivered")
         _ = client
     }
+
+    // MARK: Framed requests (client_address_header): each head has header_timeout
+
+    /// A notification whose head trickles in a byte at a time: every byte is activity, so only
+    /// header_timeout, counted from the session's opening, ends it, with a 408, and the merchant's
+    /// server has seen nothing of the head.
+    @Test func aTrickledNotificationHeadIsAnswered408AtHeaderTimeout() throws {
+        let harness = try EngineHarness(config: TestConfigs.notify)
+        let (client, _) = harness.connect(listener: "notify", skippingTLS: true)
+        harness.run(until: { !harness.dials.isEmpty })
+        let shop = harness.dials[0].connect()
+        harness.run(milliseconds: 10)
+        for byte in "POST /notify HTTP/1.1\r\nHost: sh".utf8.prefix(4) {
+            client.send([byte])
+            harness.run(milliseconds: 10)
+            harness.advance(by: 499)
+        }
+        #expect(harness.records.isEmpty, "ended before header_timeout (2s)")
+        harness.advance(by: 4)
+        let record = try #require(harness.records.first)
+        #expect(record.close == "header_timeout" && record.durationMs == 2000 && record.downstream.httpStatus == 408)
+        #expect(client.receivedText().hasPrefix("HTTP/1.1 408 "))
+        #expect(shop.receive().bytes.isEmpty, "a partial head reached the merchant's server")
+    }
+
+    /// A peer that opens a notification connection and sends nothing gets 408 at header_timeout,
+    /// not the longer idle_timeout.
+    @Test func aSilentNotificationConnectionEndsAtHeaderTimeout() throws {
+        let harness = try EngineHarness(config: TestConfigs.notify)
+        let (client, _) = harness.connect(listener: "notify", skippingTLS: true)
+        harness.run(until: { !harness.dials.isEmpty })
+        let shop = harness.dials[0].connect()
+        harness.run(milliseconds: 10)
+        harness.advance(by: 1999)
+        #expect(harness.records.isEmpty, "ended before header_timeout (2s)")
+        harness.advance(by: 1)
+        let record = try #require(harness.records.first)
+        #expect(record.close == "header_timeout" && record.downstream.httpStatus == 408)
+        #expect(client.receivedText().hasPrefix("HTTP/1.1 408 "))
+        #expect(shop.receive().bytes.isEmpty)
+    }
+
+    /// Between keep-alive requests the peer may wait up to idle_timeout; once the next head
+    /// begins, it has header_timeout from its first byte.
+    @Test func aKeepAliveConnectionWaitsIdleButTheNextHeadHasHeaderTimeout() throws {
+        let harness = try EngineHarness(config: TestConfigs.notify)
+        let (client, _) = harness.connect(listener: "notify", skippingTLS: true)
+        harness.run(until: { !harness.dials.isEmpty })
+        let shop = harness.dials[0].connect()
+        client.send("POST /notify HTTP/1.1\r\nHost: shop\r\nContent-Length: 2\r\n\r\nok")
+        harness.run(until: { shop.receivedText().hasSuffix("ok") })
+        shop.send("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        harness.run(until: { client.receivedText().hasPrefix("HTTP/1.1 200") })
+        harness.advance(by: 3000)
+        #expect(harness.records.isEmpty, "a keep-alive connection between requests was held to header_timeout")
+        client.send("POST /notify HTTP/1.1\r\nHo")
+        harness.run(milliseconds: 20)
+        harness.advance(by: 1999)
+        #expect(harness.records.isEmpty, "the second head's header_timeout did not count from its first byte")
+        harness.advance(by: 1)
+        let record = try #require(harness.records.first)
+        #expect(record.close == "header_timeout" && record.downstream.httpStatus == 408)
+    }
 }

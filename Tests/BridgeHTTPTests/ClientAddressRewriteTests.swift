@@ -6,7 +6,7 @@ import Testing
 /// of the head changes.
 @Suite("Setting the client's address for an origin server")
 struct ClientAddressRewriteTests {
-    private let names = ["X-Forwarded-For", "X-Real-IP", "Forwarded"]
+    private let names = ["X-Forwarded-For", "X-Real-IP", "Forwarded", "Client-IP"]
 
     private func rewrite(_ text: String, header: String = "X-Forwarded-For", value: String = "127.0.0.2") throws -> String {
         let head = try #require(requestHead(text))
@@ -37,5 +37,14 @@ struct ClientAddressRewriteTests {
     @Test func anAbsoluteFormTargetGoesInOriginForm() throws {
         #expect(try rewrite("GET http://merchant.example/notify HTTP/1.1\r\nHost: merchant.example\r\n\r\n")
             == "GET /notify HTTP/1.1\r\nHost: merchant.example\r\nX-Forwarded-For: 127.0.0.2\r\n\r\n")
+    }
+
+    /// PHP and IIS give `X_Real_IP` to the application as `HTTP_X_REAL_IP`, the same as `X-Real-IP`:
+    /// an underscore spelling must go too, or it would spoof the header the bridge sets.
+    @Test func underscoreSpellingsAreRemovedToo() throws {
+        let text = "POST /notify HTTP/1.1\r\nHost: m\r\nX_Real_IP: 203.0.113.9\r\nx_forwarded_for: 203.0.113.9\r\n"
+            + "CLIENT_IP: 203.0.113.9\r\nX_Keep: yes\r\n\r\n"
+        #expect(try rewrite(text, header: "X-Real-IP")
+            == "POST /notify HTTP/1.1\r\nHost: m\r\nX_Keep: yes\r\nX-Real-IP: 127.0.0.2\r\n\r\n")
     }
 }
