@@ -2,7 +2,7 @@
 on every request of a notification connection, never from one the peer wrote (spoofs in any letter case, repeated,
 as a list, or as `Forwarded`, are all removed), for a plain and a legacy-TLS backend. Without the key the bytes
 pass as before. The notifications come from 127.0.0.2 over TLS 1.2; the backend fixture keeps the raw bytes it
-received. (Real Apache/PHP and nginx: test_inbound_client_address.py.)"""
+received. (Real Apache/PHP and nginx: test_inbound_client_address_webservers.py.)"""
 
 from __future__ import annotations
 
