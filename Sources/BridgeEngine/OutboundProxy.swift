@@ -52,6 +52,24 @@ public struct OutboundProxy: Sendable {
         case refused(String)
     }
 
+    /// A 407 in words an operator can act on. The bridge speaks Basic only: a proxy that offers only
+    /// other schemes (NTLM and Negotiate are common on Windows networks) must be told apart from one
+    /// that turned down the configured credentials, or the operator would hunt for a typo that is
+    /// not there.
+    private func authenticationRefusal(_ head: ResponseHead, status: String, target: HostPort) -> String {
+        let challenges = head.headerValues("Proxy-Authenticate")
+        let offered = challenges.isEmpty ? "" : " (\(challenges.joined(separator: ", ")))"
+        let schemes = challenges.compactMap { $0.split(separator: " ", maxSplits: 1).first.map(String.init) }
+        if !schemes.isEmpty, !schemes.contains(where: { $0.lowercased() == "basic" }) {
+            return "wants \(schemes.joined(separator: " or ")) authentication for CONNECT \(target): \(status)\(offered);"
+                + " the bridge speaks only Basic (via_credentials): have the proxy accept Basic, or let the"
+                + " bridge's address through without authentication"
+        }
+        return sendsCredentials
+            ? "rejected the credentials in via_credentials for CONNECT \(target): \(status)\(offered)"
+            : "wants credentials\(offered) for CONNECT \(target): \(status); set via_credentials"
+    }
+
     /// Reads the proxy's answer to `CONNECT target` from `bytes` (what has arrived so far).
     func answer(_ bytes: UnsafeRawBufferPointer, target: HostPort) -> Answer {
         switch ResponseParser.parse(bytes, limit: Self.maximumAnswerHeadBytes) {
@@ -70,10 +88,7 @@ public struct OutboundProxy: Sendable {
                 // Any 2xx opens the tunnel (RFC 9110 §9.3.6); a length header on it means nothing.
                 return .tunnel(headLength: head.headLength)
             case 407:
-                let scheme = head.header("Proxy-Authenticate").map { " (\($0))" } ?? ""
-                return .refused(sendsCredentials
-                    ? "rejected the credentials in via_credentials for CONNECT \(target): \(status)\(scheme)"
-                    : "wants credentials\(scheme) for CONNECT \(target): \(status); set via_credentials")
+                return .refused(authenticationRefusal(head, status: status, target: target))
             case 403:
                 return .refused("refused CONNECT \(target): \(status)")
             default:

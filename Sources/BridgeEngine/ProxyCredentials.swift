@@ -18,20 +18,28 @@ public struct ProxyCredentials: Sendable {
     }
 
     /// The `user:password` lines of a credentials file (`proxy_auth`, `via_credentials`): blank
-    /// lines and `#` comments are skipped, each line is trimmed, the user is everything before the
-    /// first colon and may not be empty. Errors name the line, never its content.
+    /// lines and `#` comments are skipped; the user is everything before the first colon, without
+    /// surrounding spaces, and may not be empty; the password is everything after it to the end of
+    /// the line (LF or CRLF), spaces included: a password is the proxy's to choose, and
+    /// trimming one that ends in a space would turn it into a wrong one. Errors name the line,
+    /// never its content.
     static func readPairs(path: String, key: String) throws(ConfigError) -> [(user: String, password: String)] {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw ConfigError(key: key, message: "\(path) cannot be read as UTF-8 text")
         }
         var pairs: [(user: String, password: String)] = []
-        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let trimmed = line.trimmingCharacters(in: .whitespaces.union(CharacterSet(charactersIn: "\r")))
-            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
-            guard let colon = trimmed.firstIndex(of: ":"), colon != trimmed.startIndex else {
-                throw ConfigError(key: key, message: "line \(number + 1) of \(path) is not user:password")
+        // A Swift Character "\r\n" is one line break, as "\n" is.
+        for (number, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+            let leading = line.trimmingCharacters(in: .whitespaces)
+            if leading.isEmpty || leading.hasPrefix("#") { continue }
+            guard let colon = line.firstIndex(of: ":") else {
+                throw ConfigError(key: key, message: "line \(number + 1) of \(path) is not user:password (it has no colon)")
             }
-            pairs.append((String(trimmed[..<colon]), String(trimmed[trimmed.index(after: colon)...])))
+            let user = line[..<colon].trimmingCharacters(in: .whitespaces)
+            guard !user.isEmpty else {
+                throw ConfigError(key: key, message: "line \(number + 1) of \(path) has no user name before its colon")
+            }
+            pairs.append((user, String(line[line.index(after: colon)...])))
         }
         return pairs
     }

@@ -36,6 +36,11 @@ public struct ResponseHead: Sendable, Equatable {
         headers.first { $0.name.equalsIgnoringASCIICase(name) }?.value
     }
 
+    /// The values of every header with this name, in order, compared case-insensitively.
+    public func headerValues(_ name: String) -> [String] {
+        headers.filter { $0.name.equalsIgnoringASCIICase(name) }.map(\.value)
+    }
+
     /// True if the only transfer coding is `chunked`: then the body can be passed on decoded.
     public var isOnlyChunked: Bool {
         guard case .success(let fields) = MessageFields.read(headers, status: 502, equalLengthsAllowed: true) else { return false }

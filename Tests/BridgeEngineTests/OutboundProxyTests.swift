@@ -61,6 +61,35 @@ struct OutboundProxyTests {
         #expect(try answer("HTTP/1.1 502 Bad Gateway\r\n\r\n") == .refused("answered CONNECT sandbox.paygent.test:443 with 502 Bad Gateway"))
     }
 
+    /// A Windows domain proxy that offers only NTLM and Negotiate: the bridge cannot answer either,
+    /// and says so, with or without via_credentials, rather than blaming the password.
+    @Test func aProxyThatOffersOnlySchemesOtherThanBasicIsNamedAsSuch() throws {
+        let ntlmOnly = "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: NTLM\r\n"
+            + "Proxy-Authenticate: Negotiate\r\n\r\n"
+        for credentials in [nil, "merchant:s3cret\n"] {
+            guard case .refused(let said) = try answer(ntlmOnly, credentials: credentials) else {
+                Issue.record("a 407 opened the tunnel")
+                return
+            }
+            #expect(said.hasPrefix("wants NTLM or Negotiate authentication for CONNECT sandbox.paygent.test:443: 407"), "\(said)")
+            #expect(said.contains("the bridge speaks only Basic") && !said.contains("rejected the credentials"), "\(said)")
+        }
+        // Basic among several: then the credentials are what is wrong.
+        let withBasic = "HTTP/1.1 407 No\r\nProxy-Authenticate: Negotiate\r\nProxy-Authenticate: Basic realm=\"dmz\"\r\n\r\n"
+        guard case .refused(let said) = try answer(withBasic, credentials: "merchant:s3cret\n") else { return }
+        #expect(said.hasPrefix("rejected the credentials in via_credentials") && said.contains("Basic realm=\"dmz\""), "\(said)")
+    }
+
+    /// The password is the rest of the line, spaces included; the user must not be empty.
+    @Test func aPasswordKeepsItsSpacesAndAnEmptyUserIsNamed() throws {
+        let request = String(decoding: try proxy(credentials: "  merchant:s3cret \r\n").connectRequest(to: target), as: UTF8.self)
+        // base64("merchant:s3cret ")
+        #expect(request.contains("Proxy-Authorization: Basic bWVyY2hhbnQ6czNjcmV0IA==\r\n"), "\(request)")
+        let error = #expect(throws: ConfigError.self) { try proxy(credentials: ":s3cret\n") }
+        let message = error?.message ?? ""
+        #expect(message.contains("line 1") && message.contains("no user name") && !message.contains("s3cret"), "\(message)")
+    }
+
     @Test func garbageAndOverLongHeadsAreRefused() throws {
         guard case .refused(let garbage) = try answer("SSH-2.0-OpenSSH_9.2\r\n") else {
             Issue.record("garbage was not refused")

@@ -214,3 +214,21 @@ def test_a_407_for_a_scheme_other_than_basic_names_that_scheme(bridge, pki, via_
     error = record["error"] or ""
     assert f"outbound proxy {proxy.address}" in error and scheme.split()[0] in error and "407" in error, error
     assert_no_secret(error, b.session_log.read_text(), b.stderr())
+
+
+@pytest.mark.parametrize("with_credentials", [False, True], ids=["no-credentials", "with-credentials"])
+def test_a_proxy_that_offers_only_ntlm_is_named_as_such_not_as_a_wrong_password(bridge, pki, legacy_pki, via_pki,
+                                                                                hostile, tmp_path, with_credentials):
+    """A Windows domain proxy offering only NTLM: the bridge speaks Basic only, and the record and the merchant's
+    502 say that, instead of blaming via_credentials (which would send the operator after a typo that is not there)."""
+    proxy = hostile("reject_credentials" if with_credentials else "want_auth", lifetime=20, authenticate="NTLM")
+    credentials = write_credentials(tmp_path / "proxy.credentials") if with_credentials else None
+    b = via_bridge(bridge, pki, via_pki, f"http://{proxy.address}", kind="http-proxy", legacy_pki=legacy_pki,
+                   credentials=credentials)
+    said = http_proxy_merchant_gets(b, 502)
+    record = b.wait_record()
+    assert (record["phase"], record["close"]) == ("tunnel", "upstream_error"), record
+    error = record["error"] or ""
+    for text in (error, said):
+        assert f"wants NTLM authentication for CONNECT {TARGET}" in text and "speaks only Basic" in text, text
+        assert "rejected the credentials" not in text, text
