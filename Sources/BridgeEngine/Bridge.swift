@@ -21,7 +21,9 @@ public enum Bridge {
         Threading.enable()
         let descriptors = FileDescriptorLimit.raise()
         let neededPerSession = 2
-        if descriptors < runtime.config.limits.maxSessions * neededPerSession + 64 {
+        // Each worker's spare pools may grow to `mostSpares` connections per upstream at a high call rate.
+        let spares = runtime.config.workers * runtime.config.upstreams.filter { $0.preconnect > 0 }.count * SparePool.mostSpares
+        if descriptors < runtime.config.limits.maxSessions * neededPerSession + spares + 64 {
             runtime.logger.warning("the open-file limit is low for max_sessions; raise LimitNOFILE / ulimit -n",
                                    metadata: ["limit": "\(descriptors)", "max_sessions": "\(runtime.config.limits.maxSessions)"])
         }

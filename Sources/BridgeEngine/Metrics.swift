@@ -21,6 +21,11 @@ public final class Metrics: Sendable {
         var handshakeSeconds = Histogram(bounds: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10])
         var sessionSeconds = Histogram(bounds: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900])
         var reloads: [String: Int] = ["success": 0, "failure": 0]
+        /// Per upstream: spares ready now (across workers), and what became of spares.
+        var sparesReady: [String: Int] = [:]
+        var spareEvents: [String: [String: Int]] = [:]
+        /// Per upstream: connections sessions got, from a spare or dialled on the session's path.
+        var upstreamConnections: [String: [String: Int]] = [:]
     }
 
     private let state = Mutex(State())
@@ -43,9 +48,35 @@ public final class Metrics: Sendable {
             if let milliseconds = record.upstream.handshakeMs {
                 state.handshakeSeconds.observe(Double(milliseconds) / 1000)
             }
+            // A session that reached its upstream either took a spare or dialled while the merchant waited.
+            if record.direction == "outbound", let upstream = record.upstream.name, record.upstream.address != nil {
+                let source = record.upstream.spareAgeMs == nil ? "dial" : "spare"
+                state.upstreamConnections[upstream, default: [:]][source, default: 0] += 1
+            }
             if let handshakeFailure, record.upstream.protocol == nil {
                 state.handshakeFailures[record.upstream.name ?? "-", default: [:]][handshakeFailure, default: 0] += 1
             }
+        }
+    }
+
+    /// Counts what a spare pool of `upstream` reported.
+    func spare(_ event: SparePool.Event, upstream: String) {
+        state.withLock { state in
+            let name: String
+            switch event {
+            case .ready:
+                state.sparesReady[upstream, default: 0] += 1
+                return
+            case .handedOver: name = "handed_over"
+            case .expired: name = "expired"
+            case .foundDead: name = "found_dead"
+            case .dialFailed: name = "dial_failed"
+            case .closed(let count):
+                state.sparesReady[upstream, default: 0] -= count
+                return
+            }
+            if name != "dial_failed" { state.sparesReady[upstream, default: 0] -= 1 }
+            state.spareEvents[upstream, default: [:]][name, default: 0] += 1
         }
     }
 
@@ -83,6 +114,24 @@ public final class Metrics: Sendable {
         for certificate in certificates {
             out += "tls_bridge_certificate_expiry_timestamp_seconds{kind=\"\(certificate.kind)\",name=\"\(escape(certificate.name))\","
                 + "subject=\"\(escape(certificate.subject))\"} \(certificate.expiresAt)\n"
+        }
+        family("tls_bridge_upstream_spares_ready", "gauge", "Pre-opened upstream connections (preconnect) ready now, across workers, by upstream.")
+        for (upstream, count) in state.sparesReady.sorted(by: { $0.key < $1.key }) {
+            out += "tls_bridge_upstream_spares_ready{upstream=\"\(escape(upstream))\"} \(count)\n"
+        }
+        family("tls_bridge_upstream_spares_total", "counter", "What became of pre-opened upstream connections, by upstream and outcome"
+            + " (handed_over, expired unused, found_dead: closed by the gateway before use, dial_failed).")
+        for (upstream, outcomes) in state.spareEvents.sorted(by: { $0.key < $1.key }) {
+            for (outcome, count) in outcomes.sorted(by: { $0.key < $1.key }) {
+                out += "tls_bridge_upstream_spares_total{upstream=\"\(escape(upstream))\",outcome=\"\(outcome)\"} \(count)\n"
+            }
+        }
+        family("tls_bridge_upstream_connections_total", "counter", "Upstream connections sessions used, by upstream and source"
+            + " (spare: pre-opened; dial: dialled on the session's critical path).")
+        for (upstream, sources) in state.upstreamConnections.sorted(by: { $0.key < $1.key }) {
+            for (source, count) in sources.sorted(by: { $0.key < $1.key }) {
+                out += "tls_bridge_upstream_connections_total{upstream=\"\(escape(upstream))\",source=\"\(source)\"} \(count)\n"
+            }
         }
         family("tls_bridge_config_reloads_total", "counter", "Configuration reloads (SIGHUP), by result.")
         for (result, count) in state.reloads.sorted(by: { $0.key < $1.key }) {

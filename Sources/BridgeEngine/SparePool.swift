@@ -7,12 +7,35 @@ import BridgeModel
 /// and pays only for its request.
 ///
 /// One pool per upstream, per worker and configuration generation, on the worker's loop. It keeps
-/// `preconnect` spares: it dials a new one after each hand-over; it closes a spare at
+/// at least `preconnect` spares: it dials a new one after each hand-over; it closes a spare at
 /// `preconnect_max_age` (before a gateway would close an idle connection that sent no request) and
 /// opens another; it drops a spare the moment the gateway closes it or sends anything unasked.
 /// While dials fail or spares die early it backs off (1 s, doubling up to 60 s), so a gateway that
 /// is down costs one dial a minute, and sessions meanwhile dial as they would without a pool.
+///
+/// When calls come faster than one spare can be remade, the pool grows: a refill takes a dial's
+/// time (TCP and TLS, 2 round trips to a distant gateway), and every call arriving meanwhile would
+/// find the pool empty. So it keeps, on top of `preconnect`, the calls expected during one dial
+/// (the recent call rate × the recent dial time) with half again as headroom, up to `mostSpares`.
+/// Sporadic calls (one every few seconds) expect none and keep `preconnect`; when the rate falls,
+/// the extra spares are not replaced as they are used or reach their age.
 final class SparePool {
+    /// What happened to the pool's connections, for `/metrics`.
+    enum Event {
+        /// A spare is ready.
+        case ready
+        /// A ready spare went to a session.
+        case handedOver
+        /// A spare reached `preconnect_max_age` unused and was closed.
+        case expired
+        /// The gateway closed a spare (or spoke on it) before a session took it.
+        case foundDead
+        /// A spare's dial failed.
+        case dialFailed
+        /// Ready spares closed with the pool (reload, shutdown).
+        case closed(count: Int)
+    }
+
     /// A spare taken for a session: its dial's result, and how long it waited.
     struct Taken {
         var ready: Dialer.Ready
@@ -20,16 +43,23 @@ final class SparePool {
     }
 
     let upstream: String
-    private let target: Int
+    /// `preconnect`: the fewest spares kept.
+    private let floor: Int
     private let maxAge: Int64
     private let clock: any SessionClock
     /// Starts a dial of this upstream (the session's own dial path); it reports through the closure.
     private let dial: (@escaping (Dialer.Event) -> Void) -> any Dialing
     /// Says why spares cannot be opened (not a session: no record), at most once per back-off step.
     private let warn: (String) -> Void
+    private let observe: (Event) -> Void
 
     private var spares: [Spare] = []
-    private var dialling: [ObjectIdentifier: any Dialing] = [:]
+    /// Dials in flight, with when each started.
+    private var dialling: [ObjectIdentifier: (dial: any Dialing, started: Int64)] = [:]
+    /// When sessions asked for a spare (hit or miss), within the last `demandWindowMilliseconds`.
+    private var demand: [Int64] = []
+    /// How long a spare's dial takes, smoothed over the recent ones (milliseconds).
+    private var dialMilliseconds: Double?
     /// Dials failed or spares lost early in a row; sets the back-off.
     private var failuresInARow = 0
     private var retry: (any SessionTimer)?
@@ -38,19 +68,41 @@ final class SparePool {
 
     static let firstBackOffMilliseconds: Int64 = 1000
     static let longestBackOffMilliseconds: Int64 = 60_000
+    /// The most spares one pool keeps, however fast calls come (and the most `preconnect` allows).
+    static let mostSpares = UpstreamConfig.maximumPreconnect
+    /// Calls this recent set the rate the pool grows for.
+    static let demandWindowMilliseconds: Int64 = 10_000
 
     init(upstream: String, count: Int, maxAge: Duration, clock: any SessionClock,
-         dial: @escaping (@escaping (Dialer.Event) -> Void) -> any Dialing, warn: @escaping (String) -> Void) {
+         dial: @escaping (@escaping (Dialer.Event) -> Void) -> any Dialing, warn: @escaping (String) -> Void,
+         observe: @escaping (Event) -> Void = { _ in }) {
         self.upstream = upstream
-        self.target = count
+        self.floor = count
         self.maxAge = maxAge.milliseconds
         self.clock = clock
         self.dial = dial
         self.warn = warn
+        self.observe = observe
     }
 
     /// Spares ready now.
     var readyCount: Int { spares.count }
+
+    /// Spares ready or being dialled.
+    var keptCount: Int { spares.count + dialling.count }
+
+    /// How many spares (ready or dialling) the pool keeps now: `preconnect`, plus the calls
+    /// expected while one spare is made, with half again as headroom (see the type's comment).
+    func wantedCount() -> Int {
+        let now = clock.now
+        demand.removeAll { now - $0 > Self.demandWindowMilliseconds }
+        guard demand.count >= 2, let dialMilliseconds, let first = demand.first, let last = demand.last else { return floor }
+        let callsPerMillisecond = Double(demand.count - 1) / Double(max(1, last - first))
+        let expected = callsPerMillisecond * dialMilliseconds
+        // Below a quarter of a call per dial a refill almost always finishes before the next call.
+        let extra = expected < 0.25 ? 0 : Int((expected * 1.5).rounded(.up))
+        return min(Self.mostSpares, floor + extra)
+    }
 
     /// Dials the first spares.
     func start() {
@@ -60,15 +112,18 @@ final class SparePool {
     /// A ready spare whose gateway is still silent, or nil (the session then dials itself). Spares
     /// found closed are dropped on the way; a new one is dialled for each taken or dropped.
     func take() -> Taken? {
+        demand.append(clock.now)
         defer { refill() }
         while !spares.isEmpty {
             let spare = spares.removeFirst()
             spare.stopWatching()
             guard spare.ready.stream.peerIsSilent else {
                 spare.ready.stream.free(sendCloseNotify: false)
+                observe(.foundDead)
                 continue
             }
             failuresInARow = 0
+            observe(.handedOver)
             return Taken(ready: spare.ready, ageMilliseconds: clock.now - spare.born)
         }
         return nil
@@ -79,12 +134,13 @@ final class SparePool {
     func close() {
         closed = true
         retry?.cancel()
-        for dial in dialling.values { dial.cancel() }
+        for entry in dialling.values { entry.dial.cancel() }
         dialling.removeAll()
         for spare in spares {
             spare.stopWatching()
             spare.ready.stream.free(sendCloseNotify: true)
         }
+        if !spares.isEmpty { observe(.closed(count: spares.count)) }
         spares.removeAll()
     }
 
@@ -92,7 +148,8 @@ final class SparePool {
 
     private func refill() {
         guard !closed, !waitingToRetry else { return }
-        while spares.count + dialling.count < target {
+        let wanted = wantedCount()
+        while keptCount < wanted {
             startDial()
         }
     }
@@ -104,7 +161,7 @@ final class SparePool {
             self.dialReported(event, key: key)
         }
         key = ObjectIdentifier(started)
-        dialling[ObjectIdentifier(started)] = started
+        dialling[ObjectIdentifier(started)] = (started, clock.now)
         started.start()
     }
 
@@ -113,13 +170,18 @@ final class SparePool {
         case .stepped:
             break
         case .ready(let ready):
-            dialling.removeValue(forKey: key)
+            if let started = dialling.removeValue(forKey: key)?.started {
+                let took = Double(clock.now - started)
+                dialMilliseconds = dialMilliseconds.map { 0.7 * $0 + 0.3 * took } ?? took
+            }
+            observe(.ready)
             let spare = Spare(ready: ready, born: clock.now, clock: clock, maxAge: maxAge) { [weak self] spare, reason in
                 self?.spareEnded(spare, reason)
             }
             spares.append(spare)
         case .failed(let failure):
             dialling.removeValue(forKey: key)
+            observe(.dialFailed)
             backOff(because: "preconnect to upstream \(upstream) failed: \(failure.error)")
         }
     }
@@ -129,10 +191,12 @@ final class SparePool {
         switch reason {
         case .expired:
             // It lived its whole life unused: the gateway keeps ready connections, no back-off.
+            observe(.expired)
             failuresInARow = 0
             spare.ready.stream.free(sendCloseNotify: true)
             refill()
         case .closedByGateway(let age):
+            observe(.foundDead)
             spare.ready.stream.free(sendCloseNotify: false)
             // A gateway that closes idle connections before preconnect_max_age would make the
             // pool redial at once, for ever: slow down, and say which setting to lower.

@@ -121,7 +121,8 @@ final class Worker: SessionHost {
             let pool = SparePool(upstream: upstream.name, count: upstream.preconnect, maxAge: upstream.preconnectMaxAge,
                                  clock: clock, dial: { [unowned self] report in
                                      self.dialer(for: .upstream(context), runtime: runtime, preamble: nil, report: report)
-                                 }, warn: { [logger = runtime.logger] message in logger.warning("\(message)") })
+                                 }, warn: { [logger = runtime.logger] message in logger.warning("\(message)") },
+                                 observe: { [metrics = runtime.metrics, name = upstream.name] event in metrics.spare(event, upstream: name) })
             sparePools[upstream.name] = pool
             pool.start()
         }

@@ -182,6 +182,9 @@ public struct UpstreamConfig: Sendable, Equatable, Codable {
     /// three (TCP, TLS, request), for one idle connection per worker that the gateway holds anyway
     /// between calls. More only help bursts of calls arriving at once.
     public static let defaultPreconnect = 1
+    /// The most spares per worker and upstream, set by `preconnect` or grown to for a high call rate:
+    /// more would hold the gateway's connections for calls that do not come.
+    public static let maximumPreconnect = 16
     /// Below the shortest common server limit for a connection that has sent no request: Apache's
     /// mod_reqtimeout (on by default in Debian) allows 20 s for the first request head, nginx
     /// (client_header_timeout) 60 s. A spare is closed and replaced before a server would close it.

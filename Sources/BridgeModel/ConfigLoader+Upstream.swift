@@ -73,8 +73,8 @@ extension ConfigLoader {
             entry.diagnostics.add(entry.key("via_credentials"), "is set without via; set via to the proxy these credentials are for")
         }
         let preconnect = entry.integer("preconnect", atLeast: 0).flatMap { count -> Int? in
-            guard count <= maximumPreconnect else {
-                entry.diagnostics.add(entry.key("preconnect"), "\(count) is more than \(maximumPreconnect) spare connections per"
+            guard count <= UpstreamConfig.maximumPreconnect else {
+                entry.diagnostics.add(entry.key("preconnect"), "\(count) is more than \(UpstreamConfig.maximumPreconnect) spare connections per"
                     + " worker; one serves sporadic payment calls, a few serve bursts")
                 return nil
             }
@@ -97,9 +97,6 @@ extension ConfigLoader {
                               preconnect: preconnect ?? UpstreamConfig.defaultPreconnect,
                               preconnectMaxAge: maxAge ?? UpstreamConfig.defaultPreconnectMaxAge)
     }
-
-    /// The most spare connections per worker and upstream.
-    static let maximumPreconnect = 16
 
     /// `via`: `"http://host:port"`, the proxy's own address (the tunnel inside it is TLS to the gateway).
     private static func proxyURL(_ text: String, entry: TableReader) -> HostPort? {

@@ -11,7 +11,10 @@ struct SparePoolTests {
     private final class Fixture {
         let harness: EngineHarness
         private(set) var dials: [StandInDial] = []
+        /// When each dial started (the clock's time), by index in `dials`.
+        private(set) var dialStarts: [Int64] = []
         private(set) var warnings: [String] = []
+        private(set) var events: [String] = []
         private(set) var pool: SparePool!
 
         init(count: Int, maxAge: Duration = .seconds(15)) throws {
@@ -21,8 +24,10 @@ struct SparePoolTests {
                              dial: { [unowned self] report in
                                  let dial = StandInDial(destination: destination, loop: self.harness.loop, report: report)
                                  self.dials.append(dial)
+                                 self.dialStarts.append(self.harness.manualClock.now)
                                  return dial
-                             }, warn: { [unowned self] in self.warnings.append($0) })
+                             }, warn: { [unowned self] in self.warnings.append($0) },
+                             observe: { [weak self] in self?.events.append("\($0)") })
         }
 
         deinit { pool.close() }
@@ -30,6 +35,14 @@ struct SparePoolTests {
         /// The gateway accepts every dial still waiting; returns its ends.
         func connectAll() -> [Peer] {
             dials.filter { $0.started && !$0.cancelled && !$0.answered }.map { $0.connect() }
+        }
+
+        /// The gateway accepts the dials that started at least `milliseconds` ago: a dial takes that long.
+        func connectDials(olderThan milliseconds: Int64) -> [Peer] {
+            let now = harness.manualClock.now
+            return zip(dials, dialStarts).filter { dial, started in
+                dial.started && !dial.cancelled && !dial.answered && now - started >= milliseconds
+            }.map { dial, _ in dial.connect() }
         }
     }
 
@@ -118,5 +131,70 @@ struct SparePoolTests {
         #expect(gateway.receive().closed)
         fixture.harness.advance(by: 120_000)
         #expect(fixture.dials.count == 2, "a closed pool dialled again")
+    }
+
+    /// Calls every 3 s with a 300 ms dial: a spare is always remade long before the next call, so
+    /// the pool keeps `preconnect` (one) and the gateway holds no connection that is not needed.
+    @Test func sporadicCallsKeepThePoolAtPreconnect() throws {
+        let fixture = try Fixture(count: 1)
+        fixture.pool.start()
+        var gateways: [Peer] = []
+        var hits = 0
+        for _ in 0..<8 {
+            for _ in 0..<10 {
+                fixture.harness.manualClock.advance(by: 300)
+                gateways += fixture.connectDials(olderThan: 300)
+            }
+            if let taken = fixture.pool.take() {
+                hits += 1
+                taken.ready.stream.free(sendCloseNotify: false)
+            }
+            #expect(fixture.pool.keptCount == 1)
+        }
+        #expect(hits == 8 && fixture.dials.count == 9, "\(hits) hits, \(fixture.dials.count) dials")
+        _ = gateways
+    }
+
+    /// 10 calls a second with a 300 ms dial (a distant gateway): one spare could serve one call in
+    /// three. The pool grows to the calls expected during a dial (3) with headroom, and the calls
+    /// find spares; once the calls stop it falls back to `preconnect` as spares expire.
+    @Test func thePoolGrowsWithTheCallRateAndFallsBackWhenCallsStop() throws {
+        let fixture = try Fixture(count: 1, maxAge: .seconds(15))
+        fixture.pool.start()
+        var gateways: [Peer] = []
+        var hits: [Bool] = []
+        for _ in 0..<60 {
+            fixture.harness.manualClock.advance(by: 100)
+            gateways += fixture.connectDials(olderThan: 300)
+            let taken = fixture.pool.take()
+            hits.append(taken != nil)
+            taken?.ready.stream.free(sendCloseNotify: false)
+        }
+        // 1 + ceil(1.5 × 10/s × 0.3 s) = 6.
+        #expect(fixture.pool.wantedCount() == 6 && fixture.pool.keptCount == 6)
+        #expect(hits.suffix(30).allSatisfy { $0 }, "calls at a steady rate missed spares: \(hits.map { $0 ? 1 : 0 })")
+        #expect(hits.prefix(10).contains(false), "the test's rate never outran one spare")
+        // The calls stop: after the window the pool wants one; extra spares expire and are not replaced.
+        for _ in 0..<200 {
+            fixture.harness.manualClock.advance(by: 100)
+            gateways += fixture.connectDials(olderThan: 300)
+        }
+        #expect(fixture.pool.wantedCount() == 1 && fixture.pool.keptCount == 1, "kept \(fixture.pool.keptCount)")
+        #expect(fixture.events.contains("expired"))
+        _ = gateways
+    }
+
+    @Test func theGrowthIsCappedAtMostSpares() throws {
+        let fixture = try Fixture(count: 1)
+        fixture.pool.start()
+        var gateways: [Peer] = []
+        // 100 calls a second with a 1 s dial would want 151.
+        for _ in 0..<300 {
+            fixture.harness.manualClock.advance(by: 10)
+            gateways += fixture.connectDials(olderThan: 1000)
+            fixture.pool.take()?.ready.stream.free(sendCloseNotify: false)
+        }
+        #expect(fixture.pool.wantedCount() == SparePool.mostSpares && fixture.pool.keptCount <= SparePool.mostSpares)
+        _ = gateways
     }
 }

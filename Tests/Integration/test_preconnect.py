@@ -164,3 +164,51 @@ def test_preconnect_0_opens_nothing_before_a_session(bridge, pki, gateway):
     with socket.create_connection(b.listen, timeout=10) as s:
         assert echo_over(s) == b"ping"
     assert b.wait_record()["upstream"]["spare_age_ms"] is None
+
+
+def spare_metrics(port: int) -> dict:
+    """The spare counters of /metrics, as {(family sample name, label values...): value}."""
+    import urllib.request
+    from prometheus_client.parser import text_string_to_metric_families
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=15) as response:
+        text = response.read().decode()
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name.startswith(("tls_bridge_upstream_spares", "tls_bridge_upstream_connections")):
+                found[(sample.name, *sorted(sample.labels.values()))] = sample.value
+    return found
+
+
+def test_metrics_count_spares_found_dead_handed_over_and_dials_on_the_critical_path(bridge, pki):
+    """/metrics: the spare the gateway closed is found dead; the session meanwhile dials on its own path; the
+    replacement (after the pool's 1 s back-off) is ready, then handed to the next session."""
+    gateway = ClosesFirstIdleConnection(server_context(pki, client_auth="required", max_version=TLS12))
+    try:
+        port = free_port()
+        b = bridge(gateway.address, start=False, workers=1, upstream=spare_upstream(pki))
+        b.config["admin"] = {"listen": f"127.0.0.1:{port}"}
+        b.start()
+        deadline = time.monotonic() + 10
+        while spare_metrics(port).get(("tls_bridge_upstream_spares_total", "found_dead", "gw")) != 1:
+            assert time.monotonic() < deadline, spare_metrics(port)
+            time.sleep(0.05)
+        with socket.create_connection(b.listen, timeout=10) as s:
+            s.sendall(b"first")
+            assert s.recv(100) == b"first"
+        assert b.wait_record()["upstream"]["spare_age_ms"] is None
+        while spare_metrics(port).get(("tls_bridge_upstream_spares_ready", "gw")) != 1:
+            assert time.monotonic() < deadline + 5, spare_metrics(port)
+            time.sleep(0.05)
+        with socket.create_connection(b.listen, timeout=10) as s:
+            s.sendall(b"second")
+            assert s.recv(100) == b"second"
+        assert b.wait_records(2)[1]["upstream"]["spare_age_ms"] is not None
+        metrics = spare_metrics(port)
+        assert metrics.get(("tls_bridge_upstream_spares_total", "found_dead", "gw")) == 1, metrics
+        assert metrics.get(("tls_bridge_upstream_spares_total", "gw", "handed_over")) == 1, metrics
+        assert metrics.get(("tls_bridge_upstream_connections_total", "dial", "gw")) == 1, metrics
+        assert metrics.get(("tls_bridge_upstream_connections_total", "gw", "spare")) == 1, metrics
+        assert ("tls_bridge_upstream_spares_total", "expired", "gw") not in metrics, metrics
+    finally:
+        gateway.close()
