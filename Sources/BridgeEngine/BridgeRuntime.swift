@@ -168,6 +168,27 @@ final class SessionCounter: Sendable {
     }
 
     var current: Int { count.load(ordering: .relaxed) }
+
+    /// Spare upstream connections kept (ready or dialling) across workers and generations.
+    private let spares = Atomic<Int>(0)
+
+    /// Counts one more spare if open sessions and spares stay within `limit` (`max_sessions`): a
+    /// spare holds a gateway connection as a session does, so spares only use room sessions leave.
+    /// Sessions are admitted up to the limit whatever the spares (a session takes one over).
+    func reserveSpare(limit: Int) -> Bool {
+        let (_, kept) = spares.wrappingAdd(1, ordering: .relaxed)
+        guard current + kept <= limit else {
+            spares.wrappingSubtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func releaseSpares(_ count: Int) {
+        spares.wrappingSubtract(count, ordering: .relaxed)
+    }
+
+    var currentSpares: Int { spares.load(ordering: .relaxed) }
 }
 
 /// A positive number of seconds in the largest whole unit an operator reads at a glance

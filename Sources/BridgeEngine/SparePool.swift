@@ -52,6 +52,10 @@ final class SparePool {
     /// Says why spares cannot be opened (not a session: no record), at most once per back-off step.
     private let warn: (String) -> Void
     private let observe: (Event) -> Void
+    /// Room under `max_sessions` for one more spare (see `SessionCounter.reserveSpare`), and its
+    /// return when a spare is handed over (the session holds its own place), closed or never made.
+    private let reserveSpare: () -> Bool
+    private let releaseSpares: (Int) -> Void
 
     private var spares: [Spare] = []
     /// Dials in flight, with when each started.
@@ -75,7 +79,8 @@ final class SparePool {
 
     init(upstream: String, count: Int, maxAge: Duration, clock: any SessionClock,
          dial: @escaping (@escaping (Dialer.Event) -> Void) -> any Dialing, warn: @escaping (String) -> Void,
-         observe: @escaping (Event) -> Void = { _ in }) {
+         observe: @escaping (Event) -> Void = { _ in }, reserveSpare: @escaping () -> Bool = { true },
+         releaseSpares: @escaping (Int) -> Void = { _ in }) {
         self.upstream = upstream
         self.floor = count
         self.maxAge = maxAge.milliseconds
@@ -83,6 +88,8 @@ final class SparePool {
         self.dial = dial
         self.warn = warn
         self.observe = observe
+        self.reserveSpare = reserveSpare
+        self.releaseSpares = releaseSpares
     }
 
     /// Spares ready now.
@@ -117,6 +124,7 @@ final class SparePool {
         while !spares.isEmpty {
             let spare = spares.removeFirst()
             spare.stopWatching()
+            releaseSpares(1)
             guard spare.ready.stream.peerIsSilent else {
                 spare.ready.stream.free(sendCloseNotify: false)
                 observe(.foundDead)
@@ -135,21 +143,25 @@ final class SparePool {
         closed = true
         retry?.cancel()
         for entry in dialling.values { entry.dial.cancel() }
+        let cancelled = dialling.count
         dialling.removeAll()
         for spare in spares {
             spare.stopWatching()
             spare.ready.stream.free(sendCloseNotify: true)
         }
         if !spares.isEmpty { observe(.closed(count: spares.count)) }
+        releaseSpares(spares.count + cancelled)
         spares.removeAll()
     }
 
     // MARK: - Keeping the count
 
-    private func refill() {
+    /// Dials spares up to the count wanted now, as far as max_sessions leaves room; the worker also
+    /// calls it when a session ends (its place may be what a spare was waiting for).
+    func refill() {
         guard !closed, !waitingToRetry else { return }
         let wanted = wantedCount()
-        while keptCount < wanted {
+        while keptCount < wanted, reserveSpare() {
             startDial()
         }
     }
@@ -181,6 +193,7 @@ final class SparePool {
             spares.append(spare)
         case .failed(let failure):
             dialling.removeValue(forKey: key)
+            releaseSpares(1)
             observe(.dialFailed)
             backOff(because: "preconnect to upstream \(upstream) failed: \(failure.error)")
         }
@@ -188,6 +201,7 @@ final class SparePool {
 
     private func spareEnded(_ spare: Spare, _ reason: Spare.Ending) {
         spares.removeAll { $0 === spare }
+        releaseSpares(1)
         switch reason {
         case .expired:
             // It lived its whole life unused: the gateway keeps ready connections, no back-off.

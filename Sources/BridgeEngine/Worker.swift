@@ -122,7 +122,11 @@ final class Worker: SessionHost {
                                  clock: clock, dial: { [unowned self] report in
                                      self.dialer(for: .upstream(context), runtime: runtime, preamble: nil, report: report)
                                  }, warn: { [logger = runtime.logger] message in logger.warning("\(message)") },
-                                 observe: { [metrics = runtime.metrics, name = upstream.name] event in metrics.spare(event, upstream: name) })
+                                 observe: { [metrics = runtime.metrics, name = upstream.name] event in metrics.spare(event, upstream: name) },
+                                 reserveSpare: { [counter = runtime.openSessions, limit = runtime.config.limits.maxSessions] in
+                                     counter.reserveSpare(limit: limit)
+                                 },
+                                 releaseSpares: { [counter = runtime.openSessions] in counter.releaseSpares($0) })
             sparePools[upstream.name] = pool
             pool.start()
         }
@@ -269,6 +273,8 @@ final class Worker: SessionHost {
         runtime.metrics.observe(record, handshakeFailure: session.handshakeFailureLabel)
         runtime.releaseSession(source: session.sourceBytes)
         sessions.removeValue(forKey: ObjectIdentifier(session))
+        // Its place under max_sessions may be what a spare was waiting for.
+        for pool in sparePools.values { pool.refill() }
         if drainDeadline != nil, sessions.isEmpty {
             drainDeadline?.cancel()
             loop.stop()

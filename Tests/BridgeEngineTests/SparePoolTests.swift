@@ -17,7 +17,10 @@ struct SparePoolTests {
         private(set) var events: [String] = []
         private(set) var pool: SparePool!
 
-        init(count: Int, maxAge: Duration = .seconds(15)) throws {
+        /// Spares counted against `room` (max_sessions' room left), when the test sets one.
+        private(set) var sparesCounted = 0
+
+        init(count: Int, maxAge: Duration = .seconds(15), room: Int = .max) throws {
             harness = try EngineHarness(config: TestConfigs.plain)
             let destination = Destination.upstream(harness.runtime.upstreams["gw"]!)
             pool = SparePool(upstream: "gw", count: count, maxAge: maxAge, clock: harness.manualClock,
@@ -27,7 +30,13 @@ struct SparePoolTests {
                                  self.dialStarts.append(self.harness.manualClock.now)
                                  return dial
                              }, warn: { [unowned self] in self.warnings.append($0) },
-                             observe: { [weak self] in self?.events.append("\($0)") })
+                             observe: { [weak self] in self?.events.append("\($0)") },
+                             reserveSpare: { [weak self] in
+                                 guard let self, self.sparesCounted < room else { return false }
+                                 self.sparesCounted += 1
+                                 return true
+                             },
+                             releaseSpares: { [weak self] in self?.sparesCounted -= $0 })
         }
 
         deinit { pool.close() }
@@ -195,6 +204,24 @@ struct SparePoolTests {
             fixture.pool.take()?.ready.stream.free(sendCloseNotify: false)
         }
         #expect(fixture.pool.wantedCount() == SparePool.mostSpares && fixture.pool.keptCount <= SparePool.mostSpares)
+        _ = gateways
+    }
+
+    /// Spares only use the room sessions leave under max_sessions: with room for two, a pool that
+    /// wants six keeps two, and every spare handed over, expired or closed gives its place back.
+    @Test func sparesStayWithinTheRoomMaxSessionsLeaves() throws {
+        let fixture = try Fixture(count: 1, room: 2)
+        fixture.pool.start()
+        var gateways: [Peer] = []
+        for _ in 0..<60 {
+            fixture.harness.manualClock.advance(by: 100)
+            gateways += fixture.connectDials(olderThan: 300)
+            fixture.pool.take()?.ready.stream.free(sendCloseNotify: false)
+            #expect(fixture.pool.keptCount <= 2 && fixture.sparesCounted == fixture.pool.keptCount)
+        }
+        #expect(fixture.pool.wantedCount() == 6 && fixture.pool.keptCount == 2)
+        fixture.pool.close()
+        #expect(fixture.sparesCounted == 0, "closing the pool kept \(fixture.sparesCounted) places")
         _ = gateways
     }
 }

@@ -212,3 +212,16 @@ def test_metrics_count_spares_found_dead_handed_over_and_dials_on_the_critical_p
         assert ("tls_bridge_upstream_spares_total", "expired", "gw") not in metrics, metrics
     finally:
         gateway.close()
+
+
+def test_spares_only_use_the_room_max_sessions_leaves(bridge, pki, gateway):
+    """max_sessions = 2 and preconnect = 4: two spares, not four (a spare holds a gateway connection as a session
+    does); when the session that took one ends, its place goes to the next spare."""
+    b = bridge(gateway.address, workers=1, upstream=spare_upstream(pki, preconnect=4), limits={"max_sessions": 2})
+    wait_handshaken(gateway, 2)
+    time.sleep(1.0)
+    assert len(gateway.wait_connections(3, timeout=0.1)) == 2, "more spares than max_sessions allows"
+    with socket.create_connection(b.listen, timeout=10) as s:
+        assert echo_over(s) == b"ping"
+    assert b.wait_record()["upstream"]["spare_age_ms"] is not None
+    wait_handshaken(gateway, 3)
