@@ -80,6 +80,9 @@ public final class DemoRun {
         try waitListening(bridge!, ports: [plainPort, tlsPort], what: "the bridge")
         say("      listener plain       127.0.0.1:\(plainPort) → upstream demo-gateway (127.0.0.1:\(gatewayPort), verified as gateway.demo)")
         say("      listener legacy-tls  127.0.0.1:\(tlsPort) accepts TLS 1.0+, presents gateway.demo minted from the bridge CA")
+        if requestedPlainPort == 0 || requestedTLSPort == 0 {
+            say("      (free ports picked for the listeners; --port-plain PORT and --port-tls PORT choose them)")
+        }
 
         let request = "GET \(DemoWorkspace.pagePath) HTTP/1.0\r\nHost: \(DemoWorkspace.gatewayName)\r\n"
             + "User-Agent: tls-bridge-demo\r\n\r\n"

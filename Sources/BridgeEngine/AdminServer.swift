@@ -85,6 +85,7 @@ final class AdminServer: Sendable {
             var failures: [String] = []
             for context in runtime.upstreams.values.sorted(by: { $0.config.name < $1.config.name }) {
                 let result = UpstreamProbe.run(context, via: runtime.outboundProxies[context.config.name], config: runtime.config)
+                if let details = result.details { runtime.metrics.upstreamHandshake(context.config.name, details) }
                 if let error = result.error { failures.append("\(context.config.name): \(error)") }
             }
             return failures.isEmpty
@@ -93,6 +94,8 @@ final class AdminServer: Sendable {
         case "/metrics":
             return .init(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
                          body: runtime.metrics.render(active: runtime.openSessions.current,
+                                                      maxSessions: runtime.config.limits.maxSessions,
+                                                      upstreams: runtime.upstreams.keys.sorted(),
                                                       certificates: certificates(runtime)))
         default:
             return .init(status: 404, body: "not found: try /healthz or /metrics\n")
@@ -111,6 +114,10 @@ final class AdminServer: Sendable {
             for (name, identity) in context.identities {
                 result.append(("listener", "\(context.listener.name)/\(name)", identity.subject, now + identity.secondsLeft))
             }
+        }
+        // Only upstreams still configured: one a reload removed must not keep an expiry alert alive.
+        for (name, certificate) in runtime.metrics.verifiedUpstreamCertificates() where runtime.upstreams[name] != nil {
+            result.append(("upstream", name, certificate.subject, certificate.expiresAt))
         }
         return result.sorted { ($0.kind, $0.name) < ($1.kind, $1.name) }
     }

@@ -107,7 +107,7 @@ public final class BridgeRuntime: Sendable {
     }
 
     /// Counts a new session from `source` if the limits allow it; otherwise says which limit.
-    func reserveSession(source: [UInt8]) -> String? {
+    func reserveSession(source: [UInt8]) -> LimitRefusal? {
         openSessions.reserve(limit: config.limits.maxSessions, source: source,
                              perSourceLimit: config.limits.maxSessionsPerSource)
     }
@@ -140,11 +140,11 @@ final class SessionCounter: Sendable {
 
     /// Counts one more session unless `limit` are open already, or `perSourceLimit` (when > 0)
     /// from `source`. Returns nil when counted, else which limit refused it.
-    func reserve(limit: Int, source: [UInt8], perSourceLimit: Int) -> String? {
+    func reserve(limit: Int, source: [UInt8], perSourceLimit: Int) -> LimitRefusal? {
         let (_, now) = count.wrappingAdd(1, ordering: .relaxed)
         guard now <= limit else {
             count.wrappingSubtract(1, ordering: .relaxed)
-            return "max_sessions (\(limit)) sessions are open"
+            return LimitRefusal(limit: .maxSessions, value: limit)
         }
         guard perSourceLimit > 0 else { return nil }
         let admitted = perSource.withLock { counts in
@@ -154,7 +154,7 @@ final class SessionCounter: Sendable {
         }
         guard admitted else {
             count.wrappingSubtract(1, ordering: .relaxed)
-            return "max_sessions_per_source (\(perSourceLimit)) sessions from this address are open"
+            return LimitRefusal(limit: .maxSessionsPerSource, value: perSourceLimit)
         }
         return nil
     }
@@ -189,6 +189,26 @@ final class SessionCounter: Sendable {
     }
 
     var currentSpares: Int { spares.load(ordering: .relaxed) }
+}
+
+/// The `[limits]` key that refused a connection, as `/metrics` labels it.
+enum SessionLimit: String, Sendable, CaseIterable {
+    case maxSessions = "max_sessions"
+    case maxSessionsPerSource = "max_sessions_per_source"
+}
+
+/// A connection refused by a session limit: which one, and its configured value.
+struct LimitRefusal: Sendable, Equatable {
+    var limit: SessionLimit
+    var value: Int
+
+    /// For the session record's `error`.
+    var message: String {
+        switch limit {
+        case .maxSessions: "max_sessions (\(value)) sessions are open"
+        case .maxSessionsPerSource: "max_sessions_per_source (\(value)) sessions from this address are open"
+        }
+    }
 }
 
 /// A positive number of seconds in the largest whole unit an operator reads at a glance

@@ -396,6 +396,9 @@ final class Dialer: BufferedStreamDelegate {
 }
 
 extension Dialer.Failure {
+    /// Every value `handshakeLabel` takes: `/metrics` shows each at 0 for every upstream from the start.
+    static let handshakeLabels = ["certificate_verify", "closed", "handshake_failure", "other", "protocol_version", "timeout"]
+
     /// The label `/metrics` counts a failed handshake under (`tls_bridge_upstream_handshake_failures_total`);
     /// nil for a failure before the handshake.
     var handshakeLabel: String? {

@@ -1,16 +1,37 @@
+import BridgeIO
 import BridgeModel
 import Synchronization
 
-/// Counters for `/metrics`, fed once per ended session from its record (never per read), and by
-/// reloads. Shared by the workers and the admin thread; carried over across reloads.
+/// Counters for `/metrics`, fed once per ended session from its record (never per read), by
+/// reloads, by session-limit refusals and by each verified upstream handshake (the gateway's
+/// certificate). Shared by the workers and the admin thread; carried over across reloads.
 ///
 /// "result" means the same as in `tls-bridge report`: `ok` for a session that ended without an
 /// error, otherwise its `close` value. Connections refused at accept (`limit`, `refused`) count too.
+///
+/// Series an alert watches for a first increase exist from the start at 0 (each limit; each
+/// configured upstream's handshake failure reasons, spare outcomes and connection sources):
+/// Prometheus' `increase()` cannot see the first count of a series that appears with it.
 public final class Metrics: Sendable {
+    /// Distinct merchant addresses `tls_bridge_downstream_sessions_total` names; later ones are
+    /// counted under `source="other"`, so a scan from many addresses cannot grow the scrape.
+    static let sourceLimit = 100
+
     private struct SessionKey: Hashable {
         var listener: String
         var downstreamProtocol: String
         var result: String
+    }
+
+    private struct SourceKey: Hashable {
+        var source: String
+        var downstreamProtocol: String
+    }
+
+    /// The gateway's certificate, as last verified in a handshake with one upstream.
+    struct VerifiedCertificate: Equatable {
+        var subject: String
+        var expiresAt: Int64
     }
 
     private struct State {
@@ -26,6 +47,10 @@ public final class Metrics: Sendable {
         var spareEvents: [String: [String: Int]] = [:]
         /// Per upstream: connections sessions got, from a spare or dialled on the session's path.
         var upstreamConnections: [String: [String: Int]] = [:]
+        var bySource: [SourceKey: Int] = [:]
+        var sources: Set<String> = []
+        var limitRefusals: [SessionLimit: Int] = Dictionary(uniqueKeysWithValues: SessionLimit.allCases.map { ($0, 0) })
+        var upstreamCertificates: [String: VerifiedCertificate] = [:]
     }
 
     private let state = Mutex(State())
@@ -56,6 +81,15 @@ public final class Metrics: Sendable {
             if let handshakeFailure, record.upstream.protocol == nil {
                 state.handshakeFailures[record.upstream.name ?? "-", default: [:]][handshakeFailure, default: 0] += 1
             }
+            if record.direction == "outbound" {
+                // As `report` reads it: what the merchant spoke, or for a failed handshake the most it offered.
+                let spoken = record.downstream.protocol ?? record.downstream.offered?.maxVersion ?? "none"
+                var source = record.downstream.host
+                if !state.sources.contains(source) {
+                    if state.sources.count < Self.sourceLimit { state.sources.insert(source) } else { source = "other" }
+                }
+                state.bySource[SourceKey(source: source, downstreamProtocol: spoken), default: 0] += 1
+            }
         }
     }
 
@@ -84,8 +118,33 @@ public final class Metrics: Sendable {
         state.withLock { $0.reloads[success ? "success" : "failure", default: 0] += 1 }
     }
 
-    /// The Prometheus text exposition (version 0.0.4).
-    func render(active: Int, certificates: [(kind: String, name: String, subject: String, expiresAt: Int64)]) -> String {
+    /// Counts a connection refused by `limit` (its record is counted by `observe` as `result="limit"`).
+    func refused(by limit: SessionLimit) {
+        state.withLock { $0.limitRefusals[limit, default: 0] += 1 }
+    }
+
+    /// Remembers the certificate `upstream` presented in a completed handshake, if it was verified.
+    func upstreamHandshake(_ upstream: String, _ tls: TLSDetails) {
+        guard tls.verification == "ok", let subject = tls.peerSubject, let expiresAt = tls.peerExpiresAt else { return }
+        upstreamVerified(upstream, subject: subject, expiresAt: expiresAt)
+    }
+
+    /// Remembers the certificate `upstream` presented in a handshake that verified it; the last one
+    /// wins, so a gateway that renews its certificate is seen with the new one.
+    func upstreamVerified(_ upstream: String, subject: String, expiresAt: Int64) {
+        state.withLock { $0.upstreamCertificates[upstream] = VerifiedCertificate(subject: subject, expiresAt: expiresAt) }
+    }
+
+    /// The gateway certificates last verified, by upstream name.
+    func verifiedUpstreamCertificates() -> [String: VerifiedCertificate] {
+        state.withLock { $0.upstreamCertificates }
+    }
+
+    /// The Prometheus text exposition (version 0.0.4). `upstreams` are the configured upstream names
+    /// (their handshake failure, spare and connection series start at 0); `certificates` the configured ones and the
+    /// gateways' (`kind="upstream"`).
+    func render(active: Int, maxSessions: Int, upstreams: [String],
+                certificates: [(kind: String, name: String, subject: String, expiresAt: Int64)]) -> String {
         let state = self.state.withLock { $0 }
         var out = ""
         func family(_ name: String, _ type: String, _ help: String) {
@@ -98,10 +157,25 @@ public final class Metrics: Sendable {
         }
         family("tls_bridge_sessions_active", "gauge", "Sessions open now, across workers.")
         out += "tls_bridge_sessions_active \(active)\n"
+        family("tls_bridge_max_sessions", "gauge", "The configured limits.max_sessions: more open sessions are refused.")
+        out += "tls_bridge_max_sessions \(maxSessions)\n"
+        family("tls_bridge_limit_refusals_total", "counter", "Connections refused because a session limit was reached, by limit (max_sessions, max_sessions_per_source).")
+        for (limit, count) in state.limitRefusals.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            out += "tls_bridge_limit_refusals_total{limit=\"\(limit.rawValue)\"} \(count)\n"
+        }
+        family("tls_bridge_downstream_sessions_total", "counter", "Outbound sessions by merchant source address and the protocol it spoke"
+            + " (plain, a TLS version, or for a failed handshake the highest it offered; none if unknown). After \(Self.sourceLimit) addresses, source=\"other\".")
+        for (key, count) in state.bySource.sorted(by: { ($0.key.source, $0.key.downstreamProtocol) < ($1.key.source, $1.key.downstreamProtocol) }) {
+            out += "tls_bridge_downstream_sessions_total{source=\"\(escape(key.source))\",downstream_protocol=\"\(escape(key.downstreamProtocol))\"} \(count)\n"
+        }
         family("tls_bridge_bytes_total", "counter", "Payload bytes carried, by direction (up: merchant to gateway).")
         out += "tls_bridge_bytes_total{direction=\"up\"} \(state.bytesUp)\ntls_bridge_bytes_total{direction=\"down\"} \(state.bytesDown)\n"
         family("tls_bridge_upstream_handshake_failures_total", "counter", "Failed upstream TLS handshakes, by upstream and reason.")
-        for (upstream, reasons) in state.handshakeFailures.sorted(by: { $0.key < $1.key }) {
+        var failures = state.handshakeFailures
+        for upstream in upstreams {
+            for reason in Dialer.Failure.handshakeLabels { failures[upstream, default: [:]][reason, default: 0] += 0 }
+        }
+        for (upstream, reasons) in failures.sorted(by: { $0.key < $1.key }) {
             for (reason, count) in reasons.sorted(by: { $0.key < $1.key }) {
                 out += "tls_bridge_upstream_handshake_failures_total{upstream=\"\(escape(upstream))\",reason=\"\(reason)\"} \(count)\n"
             }
@@ -110,25 +184,34 @@ public final class Metrics: Sendable {
         out += state.handshakeSeconds.render("tls_bridge_upstream_handshake_seconds")
         family("tls_bridge_session_duration_seconds", "histogram", "Session length, accept to close.")
         out += state.sessionSeconds.render("tls_bridge_session_duration_seconds")
-        family("tls_bridge_certificate_expiry_timestamp_seconds", "gauge", "When each configured certificate expires (Unix time).")
+        family("tls_bridge_certificate_expiry_timestamp_seconds", "gauge", "When each certificate expires (Unix time), by kind: client"
+            + " (presented to an upstream), listener (presented to merchants), upstream (the gateway's, as last verified).")
         for certificate in certificates {
             out += "tls_bridge_certificate_expiry_timestamp_seconds{kind=\"\(certificate.kind)\",name=\"\(escape(certificate.name))\","
                 + "subject=\"\(escape(certificate.subject))\"} \(certificate.expiresAt)\n"
         }
         family("tls_bridge_upstream_spares_ready", "gauge", "Pre-opened upstream connections (preconnect) ready now, across workers, by upstream.")
-        for (upstream, count) in state.sparesReady.sorted(by: { $0.key < $1.key }) {
+        var sparesReady = state.sparesReady
+        var spareEvents = state.spareEvents
+        var connections = state.upstreamConnections
+        for upstream in upstreams {
+            sparesReady[upstream, default: 0] += 0
+            for outcome in ["handed_over", "expired", "found_dead", "dial_failed"] { spareEvents[upstream, default: [:]][outcome, default: 0] += 0 }
+            for source in ["spare", "dial"] { connections[upstream, default: [:]][source, default: 0] += 0 }
+        }
+        for (upstream, count) in sparesReady.sorted(by: { $0.key < $1.key }) {
             out += "tls_bridge_upstream_spares_ready{upstream=\"\(escape(upstream))\"} \(count)\n"
         }
         family("tls_bridge_upstream_spares_total", "counter", "What became of pre-opened upstream connections, by upstream and outcome"
             + " (handed_over, expired unused, found_dead: closed by the gateway before use, dial_failed).")
-        for (upstream, outcomes) in state.spareEvents.sorted(by: { $0.key < $1.key }) {
+        for (upstream, outcomes) in spareEvents.sorted(by: { $0.key < $1.key }) {
             for (outcome, count) in outcomes.sorted(by: { $0.key < $1.key }) {
                 out += "tls_bridge_upstream_spares_total{upstream=\"\(escape(upstream))\",outcome=\"\(outcome)\"} \(count)\n"
             }
         }
         family("tls_bridge_upstream_connections_total", "counter", "Upstream connections sessions used, by upstream and source"
             + " (spare: pre-opened; dial: dialled on the session's critical path).")
-        for (upstream, sources) in state.upstreamConnections.sorted(by: { $0.key < $1.key }) {
+        for (upstream, sources) in connections.sorted(by: { $0.key < $1.key }) {
             for (source, count) in sources.sorted(by: { $0.key < $1.key }) {
                 out += "tls_bridge_upstream_connections_total{upstream=\"\(escape(upstream))\",source=\"\(source)\"} \(count)\n"
             }

@@ -248,6 +248,9 @@ final class Session: BufferedStreamDelegate {
             dialled = ready.address
             destinationConnected = true
             upstreamTLS = ready.tls
+            if let upstream = destination?.upstreamName, let tls = ready.tls {
+                runtime.metrics.upstreamHandshake(upstream, tls)
+            }
             handshakeMilliseconds = ready.handshakeMilliseconds
             spareAgeMilliseconds = ready.preconnectedMillisecondsAgo
             ready.stream.delegate = self

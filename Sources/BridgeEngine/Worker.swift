@@ -177,7 +177,8 @@ final class Worker: SessionHost {
         }
         if let refusal = runtime.reserveSession(source: peer?.ipBytes ?? []) {
             close(fd)
-            refuseAtAccept(listener: listener, peer: peerText, close: .limit, error: refusal + "; connection refused")
+            runtime.metrics.refused(by: refusal.limit)
+            refuseAtAccept(listener: listener, peer: peerText, close: .limit, error: refusal.message + "; connection refused")
             return
         }
         let downstream: BufferedStream?
@@ -245,7 +246,8 @@ final class Worker: SessionHost {
         }
         if let refusal = runtime.reserveSession(source: peer?.ipBytes ?? []) {
             downstream.free(sendCloseNotify: false)
-            refuseAtAccept(listener: listener, peer: peerText, close: .limit, error: refusal + "; connection closed")
+            runtime.metrics.refused(by: refusal.limit)
+            refuseAtAccept(listener: listener, peer: peerText, close: .limit, error: refusal.message + "; connection closed")
             return
         }
         let session = Session(id: nextSessionID(), host: self, listener: listener, downstream: downstream,

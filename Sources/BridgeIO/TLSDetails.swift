@@ -1,5 +1,8 @@
 internal import COpenSSL
 internal import CBridgeShims
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What one TLS connection negotiated and verified, read from its `SSL` for the session record.
 /// Holds no key material.
@@ -21,6 +24,8 @@ public struct TLSDetails: Sendable {
     public var certificateRequested: Bool
     /// Seconds until the peer certificate's notAfter (negative: expired).
     public var peerSecondsLeft: Int64?
+    /// The peer certificate's notAfter as Unix time (seconds), read with `peerSecondsLeft`.
+    public var peerExpiresAt: Int64?
     /// The SNI name: what the client sent (server side) or asked for (client side).
     public var serverName: String?
     /// SHA-256 of the peer's certificate, 64 upper-case hex digits.
@@ -45,6 +50,7 @@ public struct TLSDetails: Sendable {
         var notBefore: Int64 = 0
         var notAfter: Int64 = 0
         peerSecondsLeft = leaf.flatMap { tb_certificate_validity($0, &notBefore, &notAfter) == 1 ? notAfter : nil }
+        peerExpiresAt = peerSecondsLeft.map { Int64(time(nil)) + $0 }
         serverName = string(fromC: SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name))
         var hex = [CChar](repeating: 0, count: 65)
         peerFingerprint = leaf.flatMap { tb_x509_sha256_hex($0, &hex) == 1 ? string(fromBuffer: hex) : nil }

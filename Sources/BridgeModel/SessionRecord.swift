@@ -64,6 +64,20 @@ public struct SessionRecord: Codable, Sendable, Equatable {
             self.httpStatus = httpStatus
         }
 
+        /// The IP part of `address` (`IP:port` or `[IPv6]:port`), as written there.
+        public var host: String { Self.host(of: address) }
+
+        /// The IP part of a record's `IP:port` / `[IPv6]:port` address.
+        public static func host(of address: String) -> String {
+            if address.hasPrefix("["), let close = address.firstIndex(of: "]") {
+                return String(address[address.index(after: address.startIndex)..<close])
+            }
+            if address.filter({ $0 == ":" }).count == 1, let colon = address.lastIndex(of: ":") {
+                return String(address[..<colon])
+            }
+            return address  // a bare IPv6 address, or no port at all ("unknown")
+        }
+
         enum CodingKeys: String, CodingKey {
             case address, `protocol`, cipher, sni, clientCert = "client_cert", offered, connect
             case requestHost = "request_host", httpStatus = "http_status"

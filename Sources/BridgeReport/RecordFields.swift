@@ -1,3 +1,5 @@
+import BridgeModel
+
 /// Reading the protocol names the records carry (OpenSSL's spelling: `TLSv1`, `TLSv1.1`, `TLSv1.2`,
 /// `TLSv1.3`, `SSLv3`; `plain` on plain listeners).
 enum TLSVersion {
@@ -26,14 +28,7 @@ enum TLSVersion {
 /// The host part of a record's `IP:port` / `[IPv6]:port` address.
 enum SourceAddress {
     static func host(of address: String) -> String {
-        if address.hasPrefix("["), let close = address.firstIndex(of: "]") {
-            return String(address[address.index(after: address.startIndex)..<close])
-        }
-        let colons = address.filter { $0 == ":" }.count
-        if colons == 1, let colon = address.lastIndex(of: ":") {
-            return String(address[..<colon])
-        }
-        return address  // a bare IPv6 address or no port at all
+        SessionRecord.Downstream.host(of: address)  // the same reading as /metrics' source label
     }
 
     /// Orders IPv4 addresses numerically (10.0.0.9 before 10.0.0.10), then everything else by text.

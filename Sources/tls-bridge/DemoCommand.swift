@@ -16,7 +16,8 @@ struct DemoCommand: ParsableCommand {
         Makes throwaway certificates in a temporary directory, starts `openssl s_server` as a test \
         gateway (TLS 1.2 only, requires and verifies the merchant's client certificate) on a free \
         127.0.0.1 port, and this binary's `run` with a plain listener and a legacy `accept = "tls"` \
-        listener (TLS 1.0 allowed) in front of it. Then sends a plain HTTP request through the plain \
+        listener (TLS 1.0 allowed) in front of it, on free ports unless --port-plain/--port-tls name \
+        them. Then sends a plain HTTP request through the plain \
         listener and a TLS 1.0 request (`openssl s_client -tls1`, SNI gateway.demo) through the legacy \
         listener, stops both children, prints the two session records and a one-line verdict. Needs the \
         `openssl` command; uses no network beyond loopback.
@@ -28,13 +29,14 @@ struct DemoCommand: ParsableCommand {
         """
     )
 
+    // Free ports by default: a fixed default fails on every machine where something already has it.
     @Option(name: .customLong("port-plain"), help: ArgumentHelp(
-        "Port on 127.0.0.1 for the bridge's plain listener (0: pick a free one).", valueName: "port"))
-    var portPlain: UInt16 = 18080
+        "Port on 127.0.0.1 for the bridge's plain listener (default, or 0: a free one).", valueName: "port"))
+    var portPlain: UInt16 = 0
 
     @Option(name: .customLong("port-tls"), help: ArgumentHelp(
-        "Port on 127.0.0.1 for the bridge's legacy TLS listener (0: pick a free one).", valueName: "port"))
-    var portTLS: UInt16 = 18443
+        "Port on 127.0.0.1 for the bridge's legacy TLS listener (default, or 0: a free one).", valueName: "port"))
+    var portTLS: UInt16 = 0
 
     @Flag(help: "Keep the temporary directory (certificates, demo.toml, session log, the children's output).")
     var keep = false

@@ -1,5 +1,6 @@
-"""The Debian package built by scripts/package: its files, conffiles, Depends, maintainer scripts, and an
-unpack into a scratch root with `dpkg --root`.
+"""The Debian package built by scripts/package: its files, conffiles, Depends, maintainer scripts, an
+unpack into a scratch root with `dpkg --root`, and upgrades over a config the operator changed (dpkg in an
+overlay of this system, see below; needs root).
 
 The package is built from a release binary when one is there (TLS_BRIDGE_RELEASE_BIN, or
 .build/release/tls-bridge built with --static-swift-stdlib --disable-local-rpath); otherwise from a small C
@@ -228,3 +229,136 @@ def test_package_refuses_a_binary_with_the_swift_runtime_linked_dynamically(tmp_
                             text=True, timeout=120)
     assert result.returncode != 0 and "--static-swift-stdlib" in result.stderr, result.stderr
     assert not list(tmp_path.glob("*.deb"))
+
+
+# --- upgrades: dpkg's conffile handling, in a throw-away copy of this system --------------------------------
+#
+# Conffiles are decided when the package is configured, which runs the postinst, so a bare `dpkg --root`
+# scratch root (no shell, no adduser) cannot show it. Each test runs dpkg in a private mount namespace,
+# chrooted into an overlay of this host's root filesystem whose writes go to a tmpfs: the real dpkg,
+# adduser and the package's Depends, and nothing of the host's /etc or dpkg database changes. The
+# namespace, and with it every mount, ends with the test's process.
+
+OVERLAY_SCRIPT = r"""
+set -eu
+mount -t tmpfs -o mode=0700 tls-bridge-upgrade-test "$LAYERS"
+mkdir "$LAYERS/upper" "$LAYERS/work" "$LAYERS/merged"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$LAYERS/upper,workdir=$LAYERS/work" "$LAYERS/merged"
+root="$LAYERS/merged"
+# Never run dpkg on the host itself: stop unless the root is the overlay.
+[ "$(findmnt -n -o FSTYPE "$root")" = overlay ] || { echo "no overlay at $root" >&2; exit 97; }
+mount -t tmpfs tmpfs "$root/run"  # no /run/systemd/system: the postinst leaves systemctl alone
+inside() { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@" </dev/null; }
+step() { echo "== $*" >>"$OUT/dpkg.log"; }
+inside dpkg --purge tls-bridge >/dev/null 2>&1 || true
+step "dpkg -i $OLD_DEB"
+inside dpkg -i "$OLD_DEB" >>"$OUT/dpkg.log" 2>&1
+if [ -n "$ADMIN_LINE" ]; then
+    printf '%s\n' "$ADMIN_LINE" >>"$root/etc/tls-bridge/tls-bridge.toml"
+fi
+step "dpkg $DPKG_OPTIONS -i $NEW_DEB"
+set +e
+inside dpkg $DPKG_OPTIONS -i "$NEW_DEB" >>"$OUT/dpkg.log" 2>&1
+echo $? >"$OUT/upgrade.rc"
+set -e
+inside dpkg-query -W -f '${Version} ${Status}' tls-bridge >"$OUT/status"
+inside stat -c '%U:%G %a' /etc/tls-bridge/tls-bridge.toml >"$OUT/config.owner"
+cp -a "$root/etc/tls-bridge/." "$OUT/etc-tls-bridge/"
+"""
+
+
+def _need_root_namespace() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: a private mount namespace with an overlay of / (unshare, mount, chroot)")
+    for tool in ("unshare", "findmnt", "chroot"):
+        _need(tool)
+    if "overlay" not in Path("/proc/filesystems").read_text():
+        pytest.skip("this kernel has no overlay filesystem")
+
+
+@pytest.fixture(scope="module")
+def next_version(built, tmp_path_factory):
+    """The same package as `built` one version later, and a variant of it whose sample config changed."""
+    _, binary = built
+    work = tmp_path_factory.mktemp("next")
+    version = f"{VERSION}+next1"
+    result = subprocess.run([str(PACKAGE), "--binary", str(binary), "--out", str(work), "--version", version],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    same_sample = work / f"tls-bridge_{version}_amd64.deb"
+    # The variant: repacked with one more line in the sample (and its md5sums entry), a later version.
+    tree = work / "tree"
+    subprocess.run(["dpkg-deb", "-R", str(same_sample), str(tree)], check=True, timeout=60)
+    sample = tree / "etc/tls-bridge/tls-bridge.toml"
+    new_sample = sample.read_text() + "# a line the next version's sample adds\n"
+    sample.write_text(new_sample)
+    control = tree / "DEBIAN/control"
+    control.write_text(re.sub(r"^Version: .*$", f"Version: {VERSION}+next2", control.read_text(), flags=re.M))
+    sums = subprocess.run("find . -path ./DEBIAN -prune -o -type f -printf '%P\\0' | sort -z | xargs -0 md5sum",
+                          shell=True, cwd=tree, capture_output=True, text=True, timeout=60, check=True).stdout
+    (tree / "DEBIAN/md5sums").write_text(sums)
+    changed_sample = work / f"tls-bridge_{VERSION}+next2_amd64.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(tree), str(changed_sample)],
+                   check=True, capture_output=True, timeout=120)
+    return same_sample, changed_sample, new_sample
+
+
+def _upgrade(tmp_path: Path, old: Path, new: Path, *, admin_line: str = "", dpkg_options: str = "") -> Path:
+    """Installs `old`, appends `admin_line` to its config (if any), installs `new` over it with
+    `dpkg_options`; returns a directory with the outcome (upgrade.rc, status, config.owner, etc-tls-bridge/)."""
+    _need_root_namespace()
+    out = tmp_path / "outcome"
+    (out / "etc-tls-bridge").mkdir(parents=True)
+    layers = tmp_path / "layers"
+    layers.mkdir()
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LAYERS": str(layers), "OUT": str(out), "OLD_DEB": str(old),
+           "NEW_DEB": str(new), "ADMIN_LINE": admin_line, "DPKG_OPTIONS": dpkg_options}
+    result = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", OVERLAY_SCRIPT],
+                            env=env, capture_output=True, text=True, timeout=180)
+    log = (out / "dpkg.log").read_text() if (out / "dpkg.log").exists() else ""
+    assert result.returncode == 0, f"rc {result.returncode}\n{result.stdout}\n{result.stderr}\n{log}"
+    return out
+
+
+def test_an_upgrade_keeps_the_config_the_operator_changed(built, next_version, tmp_path):
+    """The common case: the sample did not change between versions. dpkg keeps the operator's file without
+    asking (stdin is /dev/null here, as under unattended-upgrades) and leaves nothing beside it."""
+    deb, _ = built
+    same_sample, _, _ = next_version
+    out = _upgrade(tmp_path, deb, same_sample, admin_line='# the operator\'s change: listen = "127.0.0.1:9999"')
+    log = (out / "dpkg.log").read_text()
+    assert (out / "upgrade.rc").read_text().strip() == "0", log
+    assert (out / "status").read_text() == f"{VERSION}+next1 install ok installed", log
+    config = out / "etc-tls-bridge" / "tls-bridge.toml"
+    assert config.read_text() == SAMPLE.read_text() + '# the operator\'s change: listen = "127.0.0.1:9999"\n'
+    assert sorted(p.name for p in (out / "etc-tls-bridge").iterdir()) == ["tls-bridge.toml"], log
+    # the postinst leaves it as it was: root's, readable by the service's group only
+    assert (out / "config.owner").read_text().strip() == "root:tls-bridge 640"
+
+
+def test_an_upgrade_with_a_new_sample_keeps_the_operators_config_and_puts_the_sample_beside_it(
+        built, next_version, tmp_path):
+    """Both changed: with --force-confold (apt's -o Dpkg::Options::=--force-confold) the operator's file
+    stays and the new sample lands beside it as tls-bridge.toml.dpkg-dist."""
+    deb, _ = built
+    _, changed_sample, new_sample = next_version
+    out = _upgrade(tmp_path, deb, changed_sample, admin_line="# the operator's change",
+                   dpkg_options="--force-confdef --force-confold")
+    log = (out / "dpkg.log").read_text()
+    assert (out / "upgrade.rc").read_text().strip() == "0", log
+    assert (out / "status").read_text() == f"{VERSION}+next2 install ok installed", log
+    etc = out / "etc-tls-bridge"
+    assert (etc / "tls-bridge.toml").read_text() == SAMPLE.read_text() + "# the operator's change\n"
+    assert (etc / "tls-bridge.toml.dpkg-dist").read_text() == new_sample
+    assert "Keeping old config file as default." in log, log
+
+
+def test_an_upgrade_replaces_a_sample_config_nobody_changed(built, next_version, tmp_path):
+    """The other half of conffile handling: an untouched sample follows the package."""
+    deb, _ = built
+    _, changed_sample, new_sample = next_version
+    out = _upgrade(tmp_path, deb, changed_sample)
+    log = (out / "dpkg.log").read_text()
+    assert (out / "upgrade.rc").read_text().strip() == "0", log
+    assert (out / "etc-tls-bridge" / "tls-bridge.toml").read_text() == new_sample
+    assert sorted(p.name for p in (out / "etc-tls-bridge").iterdir()) == ["tls-bridge.toml"], log

@@ -1,12 +1,14 @@
 """`tls-bridge demo`: the self-contained run for a newcomer. It makes its own certificates, starts an
 `openssl s_server` test gateway (TLS 1.2 only, client certificate required) and the bridge as children, sends a
 plain and a TLS 1.0 request through them, prints the two session records and a verdict, and cleans up: no child
-left running, no work directory left behind. A port it needs that is taken is named with the option to change it.
+left running, no work directory left behind. It picks free ports unless told which; a port it is told to use that is
+taken is named with the option to change it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -110,6 +112,42 @@ def test_demo_keep_leaves_the_files_and_the_log_holds_exactly_the_printed_record
     logged = [json.loads(line) for line in (workdir / "sessions.jsonl").read_text().splitlines()]
     assert logged == printed_records(result.stdout)
     assert processes_mentioning(str(demo_tmp)) == []
+
+
+def occupy(port: int) -> socket.socket | None:
+    """Listens on 127.0.0.1:`port`, as another program using it would; None when one already does."""
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        s.listen()
+    except OSError:
+        s.close()
+        return None
+    return s
+
+
+def test_demo_without_port_options_picks_free_ports_when_18080_and_18443_are_taken(cli, demo_tmp):
+    """The ports of the first versions' defaults are in use (here by this test, on a new user's machine by
+    anything): with no option the demo picks free ports itself, says which, and passes."""
+    holders = [occupy(port) for port in (18080, 18443)]
+    try:
+        result = cli("demo", timeout=DEMO_TIMEOUT)
+    finally:
+        for holder in holders:
+            if holder is not None:
+                holder.close()
+    out = result.stdout
+    if result.returncode == 3 and "cannot speak TLS 1.0" in out:
+        pytest.skip("this OpenSSL cannot speak TLS 1.0 as a client; the demo said so")
+    assert result.returncode == 0, f"stdout:\n{out}\nstderr:\n{result.stderr}"
+    assert out.rstrip().splitlines()[-1].startswith("PASS:"), out
+    plain = re.search(r"listener plain +127\.0\.0\.1:(\d+) ", out)
+    legacy = re.search(r"listener legacy-tls +127\.0\.0\.1:(\d+) ", out)
+    assert plain and legacy, out
+    ports = {int(plain.group(1)), int(legacy.group(1))}
+    assert len(ports) == 2 and not ports & {18080, 18443}, out
+    assert "free ports" in out and "--port-plain" in out, "the output says the ports were picked and how to choose"
+    assert_clean(demo_tmp)
 
 
 @pytest.mark.parametrize("option", ["--port-plain", "--port-tls"])
