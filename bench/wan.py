@@ -343,7 +343,8 @@ def measure_rtt(rtt_ms, targets, args, rng):
     name = f"relay-{rtt_ms:g}"
     maps = [f"--map={t.relay_port}:127.0.0.1:{t.gateway_port}" for t in targets]
     relay = start(name, [sys.executable, os.path.join(HERE, "delay_relay.py"), "--rtt-ms", f"{rtt_ms:g}",
-                         "--stats", stats_path, "--max-seconds", str(args.calls * len(targets) * 5 + 600)] + maps,
+                         "--stats", stats_path, "--max-seconds",
+                         str((args.calls + args.steady_calls) * len(targets) * 5 + 600)] + maps,
                   LOAD_CPUS)
     for t in targets:
         wait_port(t.relay_port, relay, "delay relay")
@@ -395,9 +396,9 @@ def sporadic(live, samples, args, rng):
 
 
 def steady(t, samples, args):
-    """`args.calls` calls to one target started at a fixed rate, each on its own thread (they overlap
-    when a call lasts longer than the interval)."""
-    log(f"  steady: {t.label}, {args.calls} calls at {args.steady:g}/s")
+    """`args.steady_calls` calls to one target started at a fixed rate, each on its own thread (they
+    overlap when a call lasts longer than the interval)."""
+    log(f"  steady: {t.label}, {args.steady_calls} calls at {args.steady:g}/s")
     lock = threading.Lock()
 
     def one(i):
@@ -410,7 +411,7 @@ def steady(t, samples, args):
 
     threads = []
     t0 = time.monotonic()
-    for i in range(args.calls):
+    for i in range(args.steady_calls):
         delay = t0 + i / args.steady - time.monotonic()
         if delay > 0:
             time.sleep(delay)
@@ -521,7 +522,8 @@ def report(results, targets, args, info):
             if phase == "sporadic":
                 out.append(f"#### RTT {rtt:g} ms, sporadic calls\n")
             else:
-                out.append(f"#### RTT {rtt:g} ms, steady rate: {args.steady:g} calls/s, one target at a time\n")
+                out.append(f"#### RTT {rtt:g} ms, steady rate: {args.steady_calls} calls per target at "
+                           f"{args.steady:g} calls/s, one target at a time\n")
             out.extend(phase_table(ph, targets, rtt))
         seconds = sum(ph["seconds"] for ph in res["phases"].values())
         out.append(f"Relay at RTT {rtt:g} ms: {lat.get('writes', 0)} delayed writes, late against their due "
@@ -561,6 +563,9 @@ def main():
     ap.add_argument("--steady", type=float, metavar="RATE",
                     help="after the sporadic calls, the same number per target at RATE calls/s, one target "
                          "at a time (how many spares a busy bridge wastes)")
+    ap.add_argument("--steady-calls", type=int, metavar="N",
+                    help="calls per target in the steady phase (default: --calls); spares left open when the "
+                         "phase ends count as wasted, so a longer phase shows the steady state")
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--out")
     ap.add_argument("--json")
@@ -568,6 +573,7 @@ def main():
     ap.add_argument("--no-build", action="store_true")
     args = ap.parse_args()
     args.calls = args.calls or (10 if args.quick else 30)
+    args.steady_calls = args.steady_calls or args.calls
     lo, _, hi = args.pause.partition("-")
     args.pause_min, args.pause_max = float(lo), float(hi or lo)
     rtts = [float(x) for x in args.rtt_ms.split(",") if x.strip()]

@@ -114,6 +114,11 @@ final class AdminServer: Sendable {
             for (name, identity) in context.identities {
                 result.append(("listener", "\(context.listener.name)/\(name)", identity.subject, now + identity.secondsLeft))
             }
+            // A listener with one certificate and no routes (a notification listener, a tls listener
+            // with `upstream`) has only its default identity: its expiry matters as much.
+            if let identity = context.defaultIdentity, !context.identities.values.contains(where: { $0 === identity }) {
+                result.append(("listener", context.listener.name, identity.subject, now + identity.secondsLeft))
+            }
         }
         // Only upstreams still configured: one a reload removed must not keep an expiry alert alive.
         for (name, certificate) in runtime.metrics.verifiedUpstreamCertificates() where runtime.upstreams[name] != nil {

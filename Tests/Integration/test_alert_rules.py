@@ -20,6 +20,7 @@ from cryptography import x509
 from prometheus_client.parser import text_string_to_metric_families
 
 from support.bridge import free_port, recv_exact
+from support.legacy import tls_listener
 
 REPO = Path(__file__).resolve().parents[2]
 RULES_DIR = REPO / "deploy" / "prometheus"
@@ -101,10 +102,11 @@ def samples_by_metric(text: str) -> dict[str, list]:
 
 
 @pytest.fixture
-def live_metrics(upstream, bridge, pki):
+def live_metrics(upstream, bridge, pki, legacy_pki):
     """A running bridge's /metrics before and after what makes every series the rules use appear: an upstream
-    with the merchant's client certificate (kind="client"), a deep health check and one session (the
-    gateway's certificate as verified, kind="upstream"; the session's source)."""
+    with the merchant's client certificate (kind="client"), a TLS listener with its certificate
+    (kind="listener"), a deep health check and one session (the gateway's certificate as verified,
+    kind="upstream"; the session's source)."""
     import urllib.request
 
     gateway = upstream(client_auth="required")
@@ -112,6 +114,7 @@ def live_metrics(upstream, bridge, pki):
     b = bridge(gateway.address, start=False,
                upstream={"client_cert": str(pki.client_cert), "client_key": str(pki.client_key)})
     b.config["admin"] = {"listen": f"127.0.0.1:{port}"}
+    b.config["listener"].append(dict(tls_listener(legacy_pki, upstream="gw"), listen=f"127.0.0.1:{free_port()}"))
     b.start()
     before = scrape(port)
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz?deep=1", timeout=15) as response:
@@ -136,6 +139,10 @@ def test_the_gateways_certificate_expiry_appears_once_verified_and_is_its_not_af
     client = [s for s in samples_by_metric(after)["tls_bridge_certificate_expiry_timestamp_seconds"]
               if s.labels["kind"] == "client"]
     assert [s.labels["name"] for s in client] == ["gw"], client
+    # a listener with one certificate and no routes (like a notification listener) is named by itself
+    listener = [s for s in samples_by_metric(before)["tls_bridge_certificate_expiry_timestamp_seconds"]
+                if s.labels["kind"] == "listener"]
+    assert [s.labels["name"] for s in listener] == ["legacy"], listener
 
 
 def test_every_metric_label_and_value_the_rules_select_exists_in_a_running_bridges_metrics(live_metrics):
